@@ -10,8 +10,9 @@ Example:
     >>> import torch
     >>> X = torch.randn(2, 14, 3, generator=torch.Generator().manual_seed(0))
     >>> s, R, t = similarity_procrustes(X, 2.0 * X + 1.0)
-    >>> s.round(decimals=4)
-    tensor([2., 2.])
+    >>> s.round(decimals=4), t.round(decimals=4)
+    (tensor([2., 2.]), tensor([[1., 1., 1.],
+            [1., 1., 1.]]))
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def similarity_procrustes(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor, Tensor]
     Z = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], dim=-1))
     R = V @ Z @ U.transpose(1, 2)
     s = torch.diagonal(R @ K, dim1=1, dim2=2).sum(-1) / var_x.clamp_min(torch.finfo(work).tiny)
-    t = mu_y[:, 0] - s[:, None] * (mu_x[:, 0] @ R.transpose(1, 2))
+    t = mu_y[:, 0] - s[:, None] * (R @ mu_x[:, 0, :, None])[..., 0]
     return s.to(dtype), R.to(dtype), t.to(dtype)
 
 
