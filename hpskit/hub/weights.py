@@ -1,0 +1,215 @@
+"""Weights as ``model.safetensors``: shared-tensor handling, strict key/shape checks, no pickle anywhere.
+
+safetensors refuses tensors that share memory (tied weights). :func:`dedupe_state_dict` keeps one name per
+shared tensor (the first in ``state_dict`` order) and :func:`load_weights_strict` restores the aliases
+from the freshly built model, exactly as ``safetensors.torch.save_model``/``load_model`` do; hpskit writes
+its own version because it also needs the full missing/unexpected/shape listing of :func:`check_state_dict`.
+
+Example:
+    >>> import torch
+    >>> check_state_dict({"a.w": (2, 3)}, {"a.w": torch.zeros(2, 3)})
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from hpskit.core import CorruptFileError, MissingFileError, WeightsMismatchError, format_shape
+
+__all__ = [
+    "WEIGHTS_NAME",
+    "shared_tensor_aliases",
+    "dedupe_state_dict",
+    "check_state_dict",
+    "save_weights",
+    "load_weights",
+    "load_weights_strict",
+]
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"
+
+
+def _view_key(t: Tensor) -> tuple:
+    return (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
+
+
+def shared_tensor_aliases(state_dict: Mapping[str, Tensor]) -> dict[str, str]:
+    """Map each alias of a shared tensor to its canonical (first) name.
+
+    Two entries are aliases when they are the same view of the same storage (tied weights). Empty tensors
+    are never aliases (they all report data pointer 0).
+
+    Args:
+        state_dict: Name -> tensor, in the module's order.
+
+    Returns:
+        ``{alias: canonical}`` for every non-canonical name (empty when nothing is shared).
+    """
+    seen: dict[tuple, str] = {}
+    aliases: dict[str, str] = {}
+    for name, t in state_dict.items():
+        if t.numel() == 0 or t.device.type == "meta":
+            continue
+        key = _view_key(t)
+        if key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+    return aliases
+
+
+def dedupe_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Make a state_dict safe for safetensors: drop aliases, clone partial overlaps, make contiguous.
+
+    Args:
+        state_dict: Name -> tensor (e.g. ``model.state_dict()``).
+
+    Returns:
+        ``(tensors, aliases)``: the tensors to write (detached, contiguous) and
+        the dropped ``{alias: canonical}`` names.
+    """
+    aliases = shared_tensor_aliases(state_dict)
+    out: dict[str, Tensor] = {}
+    storages: set[tuple] = set()
+    for name, t in state_dict.items():
+        if name in aliases:
+            continue
+        t = t.detach()
+        sid = (t.device, t.untyped_storage().data_ptr())
+        if t.numel() and sid in storages:
+            # Another view into the same storage (not an identical alias): safetensors cannot express
+            # that, so the values are written separately and the sharing is lost on load.
+            logger.warning("tensor %r partially overlaps another saved tensor; saving a copy", name)
+            t = t.clone()
+        elif t.numel():
+            storages.add(sid)
+        out[name] = t.contiguous()
+    return out, aliases
+
+
+def _group_by_prefix(keys) -> str:
+    groups: dict[str, list[str]] = {}
+    for k in sorted(keys):
+        groups.setdefault(k.split(".", 1)[0], []).append(k)
+    return "\n".join(f"    {p}.* ({len(v)}): " + ", ".join(v) for p, v in groups.items())
+
+
+def check_state_dict(
+    expected: Mapping[str, Tensor | tuple | torch.Size],
+    found: Mapping[str, Tensor | tuple | torch.Size],
+    what: str = "model",
+    source: str = "state_dict",
+    hint: str = "",
+) -> None:
+    """Strict comparison of two name -> shape maps; raise listing every difference.
+
+    Args:
+        expected: What the model needs: name -> tensor or shape.
+        found: What the file provides: name -> tensor or shape.
+        what: Name of the model in the message.
+        source: Name of the file/state_dict in the message.
+        hint: Extra sentence (the fix) appended to the message.
+
+    Raises:
+        WeightsMismatchError: With every missing, unexpected and shape-mismatched key, grouped by top-level
+            prefix. The lists are also attributes ``missing``, ``unexpected`` and ``mismatched``.
+    """
+
+    def shape(v) -> tuple:
+        return tuple(v.shape) if isinstance(v, Tensor) else tuple(v)
+
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    mismatched = sorted(k for k in set(expected) & set(found) if shape(expected[k]) != shape(found[k]))
+    if not (missing or unexpected or mismatched):
+        return
+    parts = [f"strict weight load of {what} from {source} failed:"]
+    if missing:
+        parts.append(f"  missing ({len(missing)} key(s) the model needs, absent from the file):")
+        parts.append(_group_by_prefix(missing))
+    if unexpected:
+        parts.append(f"  unexpected ({len(unexpected)} key(s) in the file the model does not have):")
+        parts.append(_group_by_prefix(unexpected))
+    if mismatched:
+        parts.append(f"  shape mismatch ({len(mismatched)} key(s)):")
+        parts.extend(
+            f"    {k}: file {format_shape(shape(found[k]))} vs model {format_shape(shape(expected[k]))}"
+            for k in mismatched
+        )
+    parts.append(
+        hint
+        or "Fix: load the weights into the architecture/config they were saved from (see config.json); "
+        "hpskit never loads weights non-strictly."
+    )
+    err = WeightsMismatchError("\n".join(parts))
+    err.missing, err.unexpected, err.mismatched = missing, unexpected, mismatched
+    raise err
+
+
+def save_weights(
+    state_dict: Mapping[str, Tensor], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Write a state_dict to a ``.safetensors`` file (shared tensors written once).
+
+    Args:
+        state_dict: Name -> tensor.
+        path: Output file.
+        metadata: String metadata stored in the file header (``format: pt`` is added).
+
+    Returns:
+        The ``{alias: canonical}`` names that were not written (see :func:`shared_tensor_aliases`).
+    """
+    from safetensors.torch import save_file
+
+    tensors, aliases = dedupe_state_dict(state_dict)
+    meta = {"format": "pt", **(dict(metadata) if metadata else {})}
+    save_file(tensors, str(path), metadata=meta)
+    return aliases
+
+
+def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, Tensor]:
+    """Read every tensor of a ``.safetensors`` file (never a pickle).
+
+    Raises:
+        MissingFileError: If the file does not exist.
+        CorruptFileError: If it is not a readable safetensors file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"weights file not found: {path}. A pretrained folder holds {WEIGHTS_NAME}.")
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorruptFileError(f"{path} is not a readable safetensors file: {exc}") from exc
+
+
+def load_weights_strict(module: nn.Module, tensors: Mapping[str, Tensor], source: str = "state_dict") -> None:
+    """Load ``tensors`` into ``module`` strictly (aliases of shared tensors are filled in).
+
+    Args:
+        module: The freshly built model.
+        tensors: Name -> tensor as written by :func:`save_weights`.
+        source: Name of the file for messages.
+
+    Raises:
+        WeightsMismatchError: Listing every missing, unexpected and shape-mismatched key.
+    """
+    own = module.state_dict()
+    aliases = shared_tensor_aliases(own)
+    expected = {k: v for k, v in own.items() if k not in aliases}
+    check_state_dict(expected, tensors, what=type(module).__name__, source=source)
+    full = dict(tensors)
+    for alias, canonical in aliases.items():
+        full[alias] = full[canonical]
+    module.load_state_dict(full, strict=True)
