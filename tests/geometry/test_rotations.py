@@ -51,6 +51,14 @@ def test_spin_mean_pose_root_is_180_about_x():
     torch.testing.assert_close(rotmat_to_axis_angle(R).abs(), pi_x, atol=1e-6, rtol=0)
 
 
+def test_spin_root_read_in_hmr2_layout_is_90_degrees():
+    # The pitfall documented in docs/conventions.md: contiguous-column reading (view(-1, 2, 3)).
+    x = torch.tensor([1.0, 0.0, 0.0, -1.0, 0.0, 1.5e-7], dtype=torch.float64)
+    R_hmr2 = rot6d_to_rotmat(x.view(2, 3).T.reshape(6))  # re-lay the two columns row-major
+    angle = rotmat_to_axis_angle(R_hmr2).norm()
+    assert angle.item() == pytest.approx(math.pi / 2, abs=1e-6)
+
+
 def test_row_major_layout_not_hmr2_layout():
     R = axis_angle_to_rotmat(_random_aa(1))[0]
     x = rotmat_to_rot6d(R)
