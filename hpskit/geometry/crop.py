@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from kornia.filters import gaussian_blur2d
 from torch import Tensor
 
 from hpskit.core import ConfigError, ShapeError, check_shape
@@ -137,12 +138,30 @@ def _check_mode(mode: str, where: str) -> None:
         raise ConfigError(f"{where}: `mode` must be 'bilinear', 'nearest' or 'bicubic'; got {mode!r}.")
 
 
+def _antialias(images: Tensor, scale: Tensor, res: int) -> Tensor:
+    """Gaussian pre-blur with skimage's ``resize(anti_aliasing=True)`` sigma, per sample.
+
+    skimage uses sigma = max(0, (d − 1)/2) for a downsampling factor d and truncates the kernel at
+    4 sigma; the blur here runs on the full image with reflected borders (skimage blurs the
+    zero-padded crop window), so the two agree away from the image border.
+    """
+    factor = (BOX_UNIT * scale / res).to(images.dtype)
+    sigma = ((factor - 1) / 2).clamp_min(0)
+    if float(sigma.max()) <= 0:
+        return images
+    radius = min(int(4 * float(sigma.max()) + 0.5), min(images.shape[-2:]) - 1)
+    # A tiny sigma gives a delta kernel for the samples that are not downsampled.
+    sig = sigma.clamp_min(1e-3)[:, None].expand(-1, 2)
+    return gaussian_blur2d(images, (2 * radius + 1, 2 * radius + 1), sig, border_type="reflect")
+
+
 def crop_images(images: Tensor, center: Tensor, scale: Tensor, res: int = 224,
-                mode: str = "bilinear") -> Tensor:
+                mode: str = "bilinear", antialias: bool = False) -> Tensor:
     """Cut square crops out of images with ``grid_sample`` (zero padding outside the image).
 
-    No anti-aliasing is applied when the crop downsamples (the authors' skimage path blurs first);
-    blur the images beforehand if that matters for your use.
+    With ``antialias=True`` the images are first blurred per sample with the Gaussian that
+    ``skimage.transform.resize(anti_aliasing=True)`` uses when downsampling (the authors' crop path,
+    formats.md §8); crops that upsample are not blurred. Off by default.
 
     Args:
         images: Images, shape (B, C, H, W), float.
@@ -150,6 +169,7 @@ def crop_images(images: Tensor, center: Tensor, scale: Tensor, res: int = 224,
         scale: Box scales (side = 200·scale px), shape (B,).
         res: Crop resolution.
         mode: ``"bilinear"``, ``"nearest"`` (for label maps) or ``"bicubic"``.
+        antialias: Blur before downsampling, as skimage does (not for label maps).
 
     Returns:
         Crops, shape (B, C, res, res).
@@ -169,6 +189,8 @@ def crop_images(images: Tensor, center: Tensor, scale: Tensor, res: int = 224,
         raise ShapeError(f"{where}: `images` must be a float tensor; got dtype {images.dtype}. "
                          "Use images.float() (and mode='nearest' for label maps).")
     coords = center if center.is_floating_point() else center.float()
+    if antialias:
+        images = _antialias(images, scale.to(images.device), res)
     A_inv = invert_affine(crop_affine(coords, scale.to(coords.dtype), res))
     pts = apply_affine(A_inv, _pixel_grid(dims["B"], res, res, coords))  # crop px → image px
     return _sample(images, pts, (res, res), mode)

@@ -83,6 +83,25 @@ def test_crop_images_matches_numpy_reference():
     assert (out[1, :, 0, 0] == 0).all()
 
 
+def test_antialias_matches_skimage_resize_inside():
+    skimage_transform = pytest.importorskip("skimage.transform")
+    img = torch.rand(1, 2, 80, 90, dtype=torch.float64)
+    x0, y0, b, res = 20, 15, 48, 16  # window img[15:63, 20:68], downsampled ×3
+    c = torch.tensor([[x0 + (b - 1) / 2, y0 + (b - 1) / 2]], dtype=torch.float64)
+    s = torch.tensor([b / 200], dtype=torch.float64)
+    out = crop_images(img, c, s, res=res, antialias=True)[0].numpy()
+    window = img[0, :, y0:y0 + b, x0:x0 + b].numpy().transpose(1, 2, 0)
+    ref = skimage_transform.resize(window, (res, res), order=1, anti_aliasing=True).transpose(2, 0, 1)
+    # skimage blurs the window alone (reflecting at its edges); hpskit blurs the whole image
+    np.testing.assert_allclose(out[:, 3:-3, 3:-3], ref[:, 3:-3, 3:-3], atol=1e-12)
+    plain = crop_images(img, c, s, res=res)[0].numpy()
+    assert np.abs(plain - ref)[:, 3:-3, 3:-3].max() > 0.1
+    # upsampling crops are not blurred
+    c2, s2 = torch.tensor([[40.0, 40.0]], dtype=torch.float64), torch.tensor([8 / 200], dtype=torch.float64)
+    up = crop_images(img, c2, s2, res=16, antialias=True)
+    torch.testing.assert_close(up, crop_images(img, c2, s2, res=16))
+
+
 def test_crop_integer_aligned_is_exact_slice_and_nearest():
     img = torch.rand(1, 3, 30, 40)
     c = torch.tensor([[15.5, 10.5]])  # u_crop = u − 12, v_crop = v − 7
