@@ -1,0 +1,70 @@
+"""Registry-wide encoder checks (timm-style): channels and strides agree with the maps they produce."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hpskit.core import ConfigError, UnknownNameError
+from hpskit.encoders import ENCODERS, TimmFusedEncoder, create_encoder, list_encoders
+
+EXPECTED = {
+    "hrnet_w18": (18, 36, 72, 144),
+    "hrnet_w32": (32, 64, 128, 256),
+    "hrnet_w48": (48, 96, 192, 384),
+    "resnet18": (64, 128, 256, 512),
+    "resnet34": (64, 128, 256, 512),
+    "resnet50": (256, 512, 1024, 2048),
+    "convnext_tiny": (96, 192, 384, 768),
+}
+# Cheap enough to run forward/backward on 2 CPU cores.
+RUNNABLE = ["hrnet_w18", "resnet18", "convnext_tiny"]
+
+
+def test_registered_names():
+    assert list_encoders() == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_feature_info_meta(name):
+    with torch.device("meta"):
+        enc = create_encoder(name)
+    assert enc.feature_info.channels() == EXPECTED[name]
+    assert enc.feature_info.reduction() == (4, 8, 16, 32)
+    assert enc.fused_channels == sum(EXPECTED[name])
+    # the learned upsamplers: i ×2 steps for level i, authors' index layout
+    for i, c in enumerate(EXPECTED[name][1:], start=1):
+        stage = getattr(enc, f"upsample_stage_{i + 1}")
+        assert len(stage) == 4 * i
+        assert tuple(stage[4 * i - 3].weight.shape) == (c, c, 3, 3)
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_forward_backward(name):
+    enc = create_encoder(name).train()
+    x = torch.randn(2, 3, 32, 64)
+    out = enc(x)
+    chans, reds = enc.feature_info.channels(), enc.feature_info.reduction()
+    for f, c, r in zip(out.features, chans, reds):
+        assert f.shape == (2, c, 32 // r, 64 // r)
+    assert out.fused.shape == (2, enc.fused_channels, 8, 16)
+    assert torch.isfinite(out.fused).all()
+    (out.fused.square().mean() + sum(f.mean() for f in out.features)).backward()
+    missing = [n for n, p in enc.named_parameters() if p.grad is None]
+    assert not missing, missing[:5]
+
+
+def test_unknown_name_lists_closest():
+    with pytest.raises(UnknownNameError, match=r"Unknown encoder 'hrnet_w64'.*Closest: .*hrnet_w"):
+        create_encoder("hrnet_w64")
+
+
+def test_bad_out_indices():
+    with pytest.raises(ConfigError, match="strides"):
+        TimmFusedEncoder("resnet18", out_indices=(1, 3))
+
+
+def test_registry_is_core_registry():
+    from hpskit.core import Registry
+
+    assert isinstance(ENCODERS, Registry)
