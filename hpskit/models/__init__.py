@@ -1,0 +1,8 @@
+"""Assembled models (D-PoSE), their registry, and the official-checkpoint converter.
+
+Importing ``hpskit.models`` registers the models (``create_model("dpose_hrnet_w48")``).
+"""
+
+from .dpose import MODELS, DPoSE, DPoSEConfig, DPoSEOutput, create_model, list_models
+
+__all__ = ["MODELS", "DPoSE", "DPoSEConfig", "DPoSEOutput", "create_model", "list_models"]
