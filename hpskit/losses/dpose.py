@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +100,8 @@ class LossOptions:
         ssim_window: Window size of the kornia SSIM (``depth_form="paper"`` only; odd).
         exclude_root: Drop joint 0 (global orientation) from the pose loss (the authors: True).
         joints_align: ``"none"`` (the authors) or ``"pelvis"`` for the 3D joint loss.
-        pelvis: Pelvis joint index (or indices to average) for ``joints_align="pelvis"``.
+        pelvis: Indices of the joints whose mean is the pelvis, for ``joints_align="pelvis"`` (default
+            joint 0; e.g. ``(1, 2)`` for the hip midpoint).
         num_joints: Joints compared by the 3D and 2D joint losses: the first ``num_joints`` of the
             prediction and the target (the authors: 24 = SMPL-X 0..23).
         kp2d_bbox_factor: Multiply the 2D errors by (W, H) / (200·scale) (the authors: True).
@@ -112,7 +112,7 @@ class LossOptions:
     ssim_window: int = 11
     exclude_root: bool = False
     joints_align: str = "none"
-    pelvis: int | Sequence[int] = 0
+    pelvis: tuple[int, ...] = (0,)
     num_joints: int = 24
     kp2d_bbox_factor: bool = False
     part_ignore_index: int = -100
@@ -258,7 +258,7 @@ class DPoSELoss(nn.Module):
             return betas_loss(p.betas, t.betas, m)
         if name == "joints3d":
             return joints3d_loss(p.joints3d, t.joints3d, m, num_joints=o.num_joints, align=o.joints_align,
-                                 pelvis=o.pelvis)
+                                 pelvis=list(o.pelvis))
         if name == "vertices":
             return vertices_l1_loss(p.vertices, t.vertices, m)
         if name == "kp2d":

@@ -21,6 +21,7 @@ from hpskit.losses import (
     depth_mse_loss,
     depth_ssim_loss,
     gaussian_ssim,
+    joints3d_loss,
     part_cross_entropy,
     pose_rotmat_loss,
     reprojection_loss,
@@ -210,3 +211,17 @@ def test_errors():
         LossWeights(pose=-1.0)
     with pytest.raises(ConfigError, match="depth_form.*ssim_window"):
         LossOptions(depth_form="x", ssim_window=8)
+
+
+def test_options_reach_the_terms():
+    pred, tgt = _batch(7)
+    opts = dataclasses.replace(LossOptions.preset("paper"), joints_align="pelvis", pelvis=(1, 2),
+                               num_joints=20, exclude_root=True, kp2d_bbox_factor=True)
+    _, terms = DPoSELoss(options=opts)(pred, tgt)
+    ref = joints3d_loss(pred.joints3d, tgt.joints3d, num_joints=20, align="pelvis", pelvis=[1, 2])
+    assert terms["raw/joints3d"].item() == pytest.approx(ref.item(), rel=1e-12)
+    assert terms["raw/pose"].item() == pytest.approx(
+        pose_rotmat_loss(pred.pose_rotmat, tgt.pose, exclude_root=True).item(), rel=1e-12)
+    ref2d = reprojection_loss(pred.joints3d, pred.cam, tgt.center, tgt.scale, tgt.K, tgt.image_size, tgt.kp2d,
+                              num_joints=20, bbox_factor=True)
+    assert terms["raw/kp2d"].item() == pytest.approx(ref2d.item(), rel=1e-12)
