@@ -36,7 +36,7 @@ def part_attention(features: Tensor, part_logits: Tensor) -> Tensor:
     Raises:
         ShapeError: If a tensor has the wrong rank or the batch sizes differ.
 
-    Example:
+    Examples:
         >>> part_attention(torch.randn(2, 720, 56, 56), torch.randn(2, 22, 224, 224)).shape
         torch.Size([2, 22, 720])
     """
@@ -59,7 +59,7 @@ class PartAttention(nn.Module):
         - features: (B, C, H, W); part_logits: (B, P, H', W').
         - output: (B, P, C).
 
-    Example:
+    Examples:
         >>> att = PartAttention(16)
         >>> att(torch.randn(1, 16, 7, 9), torch.randn(1, 5, 28, 36)).shape
         torch.Size([1, 5, 16])

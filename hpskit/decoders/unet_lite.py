@@ -108,7 +108,7 @@ class UNetLiteDecoder(nn.Module):
           the size of the previous one.
         - output: ``(map (B, out_channels, 4·H_0, 4·W_0), feat (B, in_channels[0], H_0, W_0))``.
 
-    Example:
+    Examples:
         >>> dec = UNetLiteDecoder((8, 16, 32, 64), out_channels=1)
         >>> feats = [torch.randn(1, c, 16 // 2**i, 16 // 2**i) for i, c in enumerate((8, 16, 32, 64))]
         >>> [tuple(t.shape) for t in dec(feats)]

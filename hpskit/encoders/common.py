@@ -38,7 +38,7 @@ class FeatureInfo:
         channels: Channels per level, e.g. ``(48, 96, 192, 384)``.
         reduction: Stride per level relative to the input, e.g. ``(4, 8, 16, 32)``.
 
-    Example:
+    Examples:
         >>> info = FeatureInfo((48, 96, 192, 384), (4, 8, 16, 32))
         >>> info.channels(), info.reduction(), len(info)
         ((48, 96, 192, 384), (4, 8, 16, 32), 4)
@@ -76,7 +76,7 @@ def upsample_stage(channels: int, num_ups: int) -> nn.Sequential:
         An ``nn.Sequential`` of ``4 * num_ups`` modules; parameters at indices ``4k + 1`` (conv) and
         ``4k + 2`` (BN). Maps (B, C, h, w) to (B, C, h·2^num_ups, w·2^num_ups).
 
-    Example:
+    Examples:
         >>> [k for k, _ in upsample_stage(8, 2).state_dict().items() if k.endswith("weight")]
         ['1.weight', '2.weight', '5.weight', '6.weight']
     """

@@ -33,7 +33,7 @@ class HRNetEncoder(TimmFusedEncoder):
           with C = 18 / 32 / 48.
         - fused: (B, 15C, H/4, W/4), i.e. (B, 720, 56, 56) for W48 on 224².
 
-    Example:
+    Examples:
         >>> enc = HRNetEncoder("hrnet_w18")
         >>> enc.feature_info.channels(), enc.feature_info.reduction(), enc.fused_channels
         ((18, 36, 72, 144), (4, 8, 16, 32), 270)

@@ -15,6 +15,8 @@ forward that gives :class:`~hpskit.encoders.common.EncoderOutput`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from hpskit.core import Registry
@@ -28,7 +30,7 @@ __all__ = ["ENCODERS", "create_encoder", "list_encoders"]
 ENCODERS = Registry("encoder")
 
 
-def create_encoder(name: str = "hrnet_w48", pretrained: bool = False, **kwargs) -> nn.Module:
+def create_encoder(name: str = "hrnet_w48", pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Build a registered encoder.
 
     Args:
@@ -42,7 +44,7 @@ def create_encoder(name: str = "hrnet_w48", pretrained: bool = False, **kwargs) 
     Raises:
         UnknownNameError: If ``name`` is not registered (the message lists the closest names).
 
-    Example:
+    Examples:
         >>> enc = create_encoder("resnet18")
         >>> enc.feature_info.channels(), enc.feature_info.reduction(), enc.fused_channels
         ((64, 128, 256, 512), (4, 8, 16, 32), 960)
@@ -65,7 +67,7 @@ def _hrnet(variant: str):
 
 
 def _timm(model_name: str, out_indices: tuple[int, ...]):
-    def factory(pretrained: bool = False, **kwargs) -> TimmFusedEncoder:
+    def factory(pretrained: bool = False, **kwargs: Any) -> TimmFusedEncoder:
         return TimmFusedEncoder(model_name, out_indices=out_indices, pretrained=pretrained, **kwargs)
 
     factory.__name__ = model_name

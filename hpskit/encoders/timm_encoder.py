@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import timm
 import torch
@@ -56,7 +57,7 @@ class TimmFusedEncoder(nn.Module):
         out_indices: Sequence[int] = (1, 2, 3, 4),
         pretrained: bool = False,
         trunk_init: str = "timm",
-        **timm_kwargs,
+        **timm_kwargs: Any,
     ):
         super().__init__()
         if trunk_init not in ("timm", "dpose"):

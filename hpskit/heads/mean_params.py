@@ -33,7 +33,7 @@ def default_mean_params(num_joints: int = 22, num_betas: int = 11) -> tuple[Tens
     Returns:
         ``(pose_6d (J*6,), betas (num_betas,), cam (3,))``, float32, in hpskit's 6D layout.
 
-    Example:
+    Examples:
         >>> pose, betas, cam = default_mean_params()
         >>> pose[:12].tolist(), betas.shape, [round(v, 3) for v in cam.tolist()]
         ([1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0], torch.Size([11]), [0.9, 0.0, 0.0])

@@ -26,7 +26,7 @@ def multilinear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
     Raises:
         ShapeError: If the head counts or feature sizes disagree.
 
-    Example:
+    Examples:
         >>> multilinear(torch.ones(2, 3, 4), torch.ones(3, 5, 4), torch.zeros(3, 5)).shape
         torch.Size([2, 3, 5])
     """
@@ -55,7 +55,7 @@ def multilinear_init_bound(in_features: int, out_features: int) -> float:
     Returns:
         The bound b of U(-b, b).
 
-    Example:
+    Examples:
         >>> round(multilinear_init_bound(777, 32), 6)
         0.006342
     """
@@ -80,13 +80,19 @@ class MultiLinear(nn.Module):
     Shape:
         (B, P, in_features) → (B, P, out_features).
 
-    Example:
+    Examples:
         >>> MultiLinear(22, 777, 32)(torch.randn(2, 22, 777)).shape
         torch.Size([2, 22, 32])
     """
 
     def __init__(
-        self, num_heads: int, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None
+        self,
+        num_heads: int,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ):
         super().__init__()
         self.num_heads = int(num_heads)

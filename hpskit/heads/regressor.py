@@ -64,7 +64,7 @@ class DPoSERegressor(nn.Module):
           (B, depth_channels).
         - output: :class:`RegressorOutput`.
 
-    Example:
+    Examples:
         >>> head = DPoSERegressor()
         >>> out = head(torch.randn(2, 22, 720), torch.randn(2, 3), torch.randn(2, 48, 56, 56))
         >>> tuple(out.pose_rotmat.shape), tuple(out.betas.shape), tuple(out.cam.shape)
@@ -103,7 +103,9 @@ class DPoSERegressor(nn.Module):
         self.deccam = nn.Linear(self.hidden, 3)
 
     @torch.no_grad()
-    def set_mean_params(self, pose6d, shape, cam) -> None:
+    def set_mean_params(
+        self, pose6d: Tensor | np.ndarray, shape: Tensor | np.ndarray, cam: Tensor | np.ndarray
+    ) -> None:
         """Overwrite the start parameters (e.g. from :func:`~hpskit.heads.load_mean_params`).
 
         Args:
