@@ -125,89 +125,95 @@ def _check_inputs(verts_cam, faces, K, image_size, where):
 
 def _face_setup(uv: Tensor, z: Tensor, verts: Tensor, faces: Tensor, near: float, cull_backfaces: bool,
                 H: int, W: int):
-    """Per-face data for the z-buffer pass: packed edge data, bounding boxes, pixel counts."""
+    """Per-face data of the faces whose pixel-centre box is non-empty (compacted over the batch).
+
+    Returns ``rows`` (S, 15) float (edge start points a (6), sign-normalised edge vectors d (6), 1/z (3)),
+    ``ints`` (S, 5) long (x0, y0, box width, flat index of the box's first pixel, face index) and
+    ``count`` (S,) long (pixels in the box).
+    """
     B, F = uv.shape[0], faces.shape[0]
-    fuv = uv[:, faces]  # (B, F, 3, 2)
-    fz = z[:, faces]  # (B, F, 3)
-    # Canonical edge order: edge k (opposite vertex k) runs v_{k+1} -> v_{k+2}; evaluate it from the
-    # endpoint with the lower vertex index and flip the sign if that reverses it (see module docstring).
-    nxt, nxt2 = faces[:, [1, 2, 0]], faces[:, [2, 0, 1]]
-    swap = nxt > nxt2  # (F, 3)
-    loc1 = torch.tensor([1, 2, 0], device=faces.device).expand(F, 3)
-    loc2 = torch.tensor([2, 0, 1], device=faces.device).expand(F, 3)
-    ia = torch.where(swap, loc2, loc1)
-    ib = torch.where(swap, loc1, loc2)
-    a = torch.gather(fuv, 2, ia[None, :, :, None].expand(B, F, 3, 2))
-    b = torch.gather(fuv, 2, ib[None, :, :, None].expand(B, F, 3, 2))
-    d = b - a  # (B, F, 3, 2)
+    flat = faces.reshape(-1)
+    fuv = uv.index_select(1, flat).view(B, F, 3, 2)
+    fz = z.index_select(1, flat).view(B, F, 3)
     e1, e2 = fuv[:, :, 1] - fuv[:, :, 0], fuv[:, :, 2] - fuv[:, :, 0]
     area2 = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]  # (B, F), sign = 2D winding
-    sign = torch.where(swap, -1.0, 1.0).to(d) * torch.sign(area2)[..., None]  # exact +-1 flips
-    d = d * sign[..., None]
-    valid = (fz > near).all(-1) & torch.isfinite(fuv).all(-1).all(-1) & (area2 != 0)
+    valid = (fz > near).all(-1) & torch.isfinite(area2) & (area2 != 0)
     if cull_backfaces:
-        fv = verts[:, faces]  # (B, F, 3, 3)
+        fv = verts.index_select(1, flat).view(B, F, 3, 3)
         n = torch.linalg.cross(fv[:, :, 1] - fv[:, :, 0], fv[:, :, 2] - fv[:, :, 0], dim=-1)
         valid &= (n * fv[:, :, 0]).sum(-1) < 0  # front: normal points towards the camera
     lo = torch.where(valid[..., None], fuv.amin(2), 0.0)
     hi = torch.where(valid[..., None], fuv.amax(2), -1.0)
     x0 = torch.ceil(lo[..., 0]).clamp(0, W)
-    x1 = torch.floor(hi[..., 0]).clamp(-1, W - 1)
     y0 = torch.ceil(lo[..., 1]).clamp(0, H)
-    y1 = torch.floor(hi[..., 1]).clamp(-1, H - 1)
-    w = (x1 - x0 + 1).clamp(min=0).long()
-    h = (y1 - y0 + 1).clamp(min=0).long()
+    w = (torch.floor(hi[..., 0]).clamp(-1, W - 1) - x0 + 1).clamp(min=0).long()
+    h = (torch.floor(hi[..., 1]).clamp(-1, H - 1) - y0 + 1).clamp(min=0).long()
     count = (w * h).reshape(-1)
-    inv_z = torch.where(valid[..., None], 1.0 / fz, 0.0)
-    # packed per-face rows: a (6), d (6), 1/z (3)
-    data = torch.cat((a.reshape(B, F, 6), d.reshape(B, F, 6), inv_z), dim=-1).reshape(B * F, 15)
-    return data, x0.long().reshape(-1), y0.long().reshape(-1), w.reshape(-1), count
+    sel = count.nonzero().squeeze(1)  # flat b * F + f of the faces with a non-empty box
+    count = count.index_select(0, sel)
+    f_sel = torch.remainder(sel, F)
+    b_sel = torch.div(sel, F, rounding_mode="floor")
+    x0, y0 = x0.reshape(-1).index_select(0, sel).long(), y0.reshape(-1).index_select(0, sel).long()
+    first = (b_sel * H + y0) * W + x0
+    ints = torch.stack((x0, y0, w.reshape(-1).index_select(0, sel), first, f_sel), -1)
+    # Canonical edge order: edge k (opposite vertex k) runs v_{k+1} -> v_{k+2}; evaluate it from the
+    # endpoint with the lower vertex index and flip the sign if that reverses it (see module docstring).
+    fs = faces.index_select(0, f_sel)  # (S, 3)
+    swap = fs[:, [1, 2, 0]] > fs[:, [2, 0, 1]]  # (S, 3)
+    loc1 = torch.tensor([1, 2, 0], device=faces.device).expand_as(swap)
+    loc2 = torch.tensor([2, 0, 1], device=faces.device).expand_as(swap)
+    q = fuv.reshape(B * F, 3, 2).index_select(0, sel)  # (S, 3, 2)
+    a = torch.gather(q, 1, torch.where(swap, loc2, loc1)[..., None].expand(-1, 3, 2))
+    b = torch.gather(q, 1, torch.where(swap, loc1, loc2)[..., None].expand(-1, 3, 2))
+    sign = torch.where(swap, -1.0, 1.0).to(q) * torch.sign(area2.reshape(-1).index_select(0, sel))[:, None]
+    d = (b - a) * sign[..., None]
+    inv_z = 1.0 / fz.reshape(B * F, 3).index_select(0, sel)
+    rows = torch.cat((a.reshape(-1, 6), d.reshape(-1, 6), inv_z), dim=-1)
+    return rows, ints, count
 
 
-def _zbuffer(data, x0, y0, w, count, B, F, H, W, max_candidates):
+def _zbuffer(rows, ints, count, B, H, W, max_candidates):
     """Depth-test every (face, pixel-centre) candidate; returns the flat (B*H*W,) winning keys."""
-    device = data.device
+    device = rows.device
     zbuf = torch.full((B * H * W,), _INT64_MAX, dtype=torch.long, device=device)
-    sel = count.nonzero().squeeze(1)  # faces (flat b*F + f) that cover at least one pixel centre box
-    if sel.numel() == 0:
+    S = count.numel()
+    if S == 0:
         return zbuf
-    cnt = count[sel]
-    cum = torch.cumsum(cnt, 0)
+    cum = torch.cumsum(count, 0)
     total = int(cum[-1])
     # chunk boundaries (in the compacted face list) so that each chunk holds ~max_candidates pixels
     if total > max_candidates:
         marks = torch.arange(max_candidates, total, max_candidates, device=device)
         cuts = torch.unique(torch.searchsorted(cum, marks, right=True))
-        cuts = cuts[(cuts > 0) & (cuts < sel.numel())]
+        cuts = cuts[(cuts > 0) & (cuts < S)]
     else:
         cuts = cum.new_zeros(0)
-    bounds = torch.cat((cuts.new_zeros(1), cuts, cuts.new_full((1,), sel.numel())))
+    bounds = torch.cat((cuts.new_zeros(1), cuts, cuts.new_full((1,), S)))
     starts = torch.cat((cum.new_zeros(1), cum))[bounds]  # candidate offset at each boundary
     bounds, starts = bounds.tolist(), starts.tolist()
+    excl = cum - count  # candidate offset of each face
     for c in range(len(bounds) - 1):
         f_lo, f_hi, n = bounds[c], bounds[c + 1], starts[c + 1] - starts[c]
         if n == 0:
             continue
         ids = torch.arange(f_lo, f_hi, device=device)
-        fid = torch.repeat_interleave(ids, cnt[f_lo:f_hi], output_size=n)  # compacted face per candidate
-        local = torch.arange(n, device=device) + (starts[c] - (cum[fid] - cnt[fid]))
-        face = sel[fid]  # flat b*F + f
-        fw = w[face]
-        dy = torch.div(local, fw, rounding_mode="floor")
-        px = x0[face] + (local - dy * fw)
-        py = y0[face] + dy
-        row = data[face]  # (n, 15)
-        pxf, pyf = px.to(row.dtype), py.to(row.dtype)
+        fid = torch.repeat_interleave(ids, count[f_lo:f_hi], output_size=n)  # face of each candidate
+        local = torch.arange(starts[c], starts[c] + n, device=device) - excl.index_select(0, fid)
+        iv = ints.index_select(0, fid)  # (n, 5): x0, y0, w, first pixel, face index
+        dy = torch.div(local, iv[:, 2], rounding_mode="floor")
+        dx = local - dy * iv[:, 2]
+        row = rows.index_select(0, fid)  # (n, 15)
+        pxf = (iv[:, 0] + dx).to(row.dtype)[:, None]
+        pyf = (iv[:, 1] + dy).to(row.dtype)[:, None]
         # edge functions E_k = d_k x (p - a_k), sign-normalised so that inside means all >= 0
-        e = row[:, 6:12:2] * (pyf[:, None] - row[:, 1:6:2]) - row[:, 7:12:2] * (pxf[:, None] - row[:, 0:6:2])
+        e = row[:, 6:12:2] * (pyf - row[:, 1:6:2]) - row[:, 7:12:2] * (pxf - row[:, 0:6:2])
         esum = e.sum(1)
         inside = (e >= 0).all(1) & (esum > 0)
         depth = esum / (e * row[:, 12:15]).sum(1)  # perspective-correct z = 1 / sum(l_k / z_k)
         depth = torch.where(inside, depth, 1.0).float()
-        key = (depth.view(torch.int32).long() << 32) | torch.remainder(face, F)
+        key = (depth.view(torch.int32).long() << 32) | iv[:, 4]
         key = torch.where(inside, key, _INT64_MAX)
-        b = torch.div(face, F, rounding_mode="floor")
-        pix = (b * H + py) * W + px
+        pix = iv[:, 3] + dy * W + dx
         zbuf.scatter_reduce_(0, pix, key, reduce="amin")
     return zbuf
 
@@ -216,14 +222,15 @@ def _fragments(uv, z, faces, face_flat, B, H, W) -> Fragments:
     """Barycentrics and depth of the winning face at each foreground pixel (differentiable)."""
     mask_flat = face_flat >= 0
     fg = mask_flat.nonzero().squeeze(1)
-    f = face_flat[fg]
+    f = face_flat.index_select(0, fg)
     b = torch.div(fg, H * W, rounding_mode="floor")
     rem = fg - b * H * W
     py = torch.div(rem, W, rounding_mode="floor")
     px = rem - py * W
-    vid = faces[f]  # (n, 3)
-    q = uv[b[:, None], vid]  # (n, 3, 2)
-    iz = 1.0 / z[b[:, None], vid]  # (n, 3)
+    V = uv.shape[1]
+    vid = (faces.index_select(0, f) + (b * V)[:, None]).reshape(-1)  # (n * 3,) flat b * V + v
+    q = uv.reshape(B * V, 2).index_select(0, vid).view(-1, 3, 2)  # (n, 3, 2)
+    iz = 1.0 / z.reshape(B * V).index_select(0, vid).view(-1, 3)  # (n, 3)
     p = torch.stack((px, py), -1).to(q.dtype)[:, None]  # (n, 1, 2)
     a, c = q[:, [1, 2, 0]], q[:, [2, 0, 1]]
     ed, ep = c - a, p - a
@@ -301,8 +308,8 @@ def rasterize(
         if F == 0:
             zbuf = torch.full((B * H * W,), _INT64_MAX, dtype=torch.long, device=verts.device)
         else:
-            data, x0, y0, w, count = _face_setup(uv, z, verts, faces, near, cull_backfaces, H, W)
-            zbuf = _zbuffer(data, x0, y0, w, count, B, F, H, W, int(max_candidates))
+            rows, ints, count = _face_setup(uv, z, verts, faces, near, cull_backfaces, H, W)
+            zbuf = _zbuffer(rows, ints, count, B, H, W, int(max_candidates))
         face_flat = torch.where(zbuf == _INT64_MAX, -1, zbuf & 0xFFFFFFFF)
     frags = _fragments(uv, z, faces, face_flat, B, H, W)
     if out_dtype != cdt:
