@@ -34,7 +34,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -55,6 +55,7 @@ from .weights import WEIGHTS_NAME, load_weights, load_weights_strict, save_weigh
 __all__ = ["HubMixin", "save_pretrained", "resolve_pretrained", "unwrap_model"]
 
 logger = logging.getLogger(__name__)
+_M = TypeVar("_M", bound="HubMixin")
 
 # Something that is clearly a filesystem path rather than "org/name".
 _PATHLIKE = re.compile(r"^(\.|~|/|[A-Za-z]:\\)|[\\]|/.*/")
@@ -227,7 +228,7 @@ class HubMixin:
 
     @classmethod
     def from_pretrained(
-        cls,
+        cls: type[_M],
         dir_or_hub_id: str | os.PathLike,
         *,
         revision: str | None = None,
@@ -238,7 +239,7 @@ class HubMixin:
         local_files_only: bool = False,
         dtype: torch.dtype | None = None,
         **config_overrides: Any,
-    ):
+    ) -> _M:
         """Build the model from ``config.json``, load ``model.safetensors`` strictly, return it in eval mode.
 
         Args:
@@ -294,7 +295,7 @@ class HubMixin:
         revision: str | None = None,
         commit_message: str = "Upload hpskit model",
         create_pr: bool = False,
-    ):
+    ) -> Any:
         """Create (or reuse) a Hub repository and upload a :meth:`save_pretrained` folder to it.
 
         The model card is uploaded only if the repository has none yet (a card is never overwritten).
