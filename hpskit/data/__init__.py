@@ -1,0 +1,65 @@
+"""Data: one sample schema (:class:`Sample` / :class:`Batch`) and datasets that yield it.
+
+* :mod:`hpskit.data.sample`: the schema and :func:`collate_samples`;
+* :mod:`hpskit.data.crop`: the geometric crop of the real datasets (box, jitter, random crop);
+* :mod:`hpskit.data.datasets`: BEDLAM, AGORA, 3DPW, EMDB readers of the real on-disk formats;
+* :mod:`hpskit.data.fixtures`: writers of tiny datasets in those formats (tests, demos).
+"""
+
+from .crop import CropConfig, crop_full_image, sample_crop_box
+from .datasets import (
+    AGORA,
+    BEDLAM,
+    EMDB,
+    AGORALayout,
+    BEDLAMLayout,
+    EMDBNpz,
+    FrameData,
+    RealDataset,
+    SMPLXTargets,
+    ThreeDPW,
+    ThreeDPWNpz,
+    normalize_depth_percentile,
+    select_person_mask,
+)
+from .sample import (
+    FLAG_NAMES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    NUM_BETAS,
+    NUM_BODY_JOINTS,
+    NUM_KEYPOINTS,
+    NUM_PART_CLASSES,
+    Batch,
+    Sample,
+    collate_samples,
+)
+
+__all__ = [
+    "AGORA",
+    "AGORALayout",
+    "BEDLAM",
+    "BEDLAMLayout",
+    "Batch",
+    "CropConfig",
+    "EMDB",
+    "EMDBNpz",
+    "FLAG_NAMES",
+    "FrameData",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "NUM_BETAS",
+    "NUM_BODY_JOINTS",
+    "NUM_KEYPOINTS",
+    "NUM_PART_CLASSES",
+    "RealDataset",
+    "SMPLXTargets",
+    "Sample",
+    "ThreeDPW",
+    "ThreeDPWNpz",
+    "collate_samples",
+    "crop_full_image",
+    "normalize_depth_percentile",
+    "sample_crop_box",
+    "select_person_mask",
+]
