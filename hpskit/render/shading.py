@@ -18,6 +18,7 @@ from the surface towards a directional light (camera frame) and ``n`` the interp
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -158,7 +159,9 @@ def _rasterize(verts, faces, K, image_size, kwargs) -> Fragments:
     return rasterize(verts, faces, K, image_size, **kwargs)
 
 
-def render_depth(verts_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int], **kwargs) -> Tensor:
+def render_depth(
+    verts_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int], **kwargs: Any
+) -> Tensor:
     """Depth map (camera z), shape (B, H, W); 0 on the background. ``kwargs`` go to :func:`rasterize`.
 
     Example:
@@ -171,7 +174,7 @@ def render_depth(verts_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequen
 
 
 def render_silhouette(
-    verts_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int], **kwargs
+    verts_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int], **kwargs: Any
 ) -> Tensor:
     """Binary silhouette, shape (B, H, W), in the dtype of ``verts_cam`` (1 = covered, 0 = background).
 
@@ -187,7 +190,7 @@ def render_part_labels(
     image_size: Sequence[int],
     vertex_labels: Tensor,
     face_rule: str = "majority",
-    **kwargs,
+    **kwargs: Any,
 ) -> Tensor:
     """Part-label map, shape (B, H, W) long, 0 on the background.
 
@@ -208,7 +211,7 @@ def render_part_labels(
 
 
 def render_normals(
-    verts_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int], smooth: bool = True, **kwargs
+    verts_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int], smooth: bool = True, **kwargs: Any
 ) -> Tensor:
     """Camera-frame unit normals facing the camera, shape (B, 3, H, W); zeros on the background."""
     frags = _rasterize(verts_cam, faces, K, image_size, kwargs)
@@ -286,7 +289,7 @@ def render_rgb(
     diffuse: float = 0.6,
     smooth: bool = True,
     background: float | Sequence[float] = 0.0,
-    **kwargs,
+    **kwargs: Any,
 ) -> Tensor:
     """Shaded RGB render (Lambert, directional light + ambient), shape (B, 3, H, W).
 
