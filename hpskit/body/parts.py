@@ -146,8 +146,9 @@ def vertex_parts_from_weights(lbs_weights: Tensor) -> Tensor:
 
     Example:
         >>> w = torch.zeros(2, 55); w[0, 0] = 1; w[1, 21] = 1
-        >>> [PART_NAMES[i] for i in vertex_parts_from_weights(w)]
-        ['hips', 'rightHand']
+        >>> labels = vertex_parts_from_weights(w)
+        >>> PART_NAMES[labels[0]], PART_NAMES[labels[1]]
+        ('hips', 'rightHand')
     """
     check_shape(lbs_weights, ("V", 55), "lbs_weights", "vertex_parts_from_weights")
     return SMPLX_JOINT_TO_PART.to(lbs_weights.device)[lbs_weights.argmax(dim=1)]

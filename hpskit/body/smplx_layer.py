@@ -264,7 +264,7 @@ class SMPLXBody(nn.Module):
             transl=vectors["transl"])
         return BodyOutput(vertices=out.vertices, joints=out.joints)
 
-    def forward_pose(self, pose: Tensor, betas: Tensor | None = None, **kwargs) -> BodyOutput:
+    def forward_pose(self, pose: Tensor, betas: Tensor | None = None, **kwargs: Tensor | None) -> BodyOutput:
         """Pose the body from the 22 rotations D-PoSE predicts (0 = global orientation, 1..21 = body).
 
         Args:

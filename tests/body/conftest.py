@@ -6,6 +6,7 @@ because smplx reads its extra joints from fixed vertex ids up to 9929; validatio
 
 from __future__ import annotations
 
+import functools
 import pickle
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,7 +39,18 @@ def _regressor(rng, J, V, k=8):
     return r
 
 
-def smplx_arrays(V=SMPLX_V, F=SMPLX_F, shape_cols=400, seed=0, dense_cols=(range(0, 16), range(300, 312))):
+def smplx_arrays(**kwargs) -> dict:
+    """A fresh dict (the arrays are shared between calls: never edit them in place)."""
+    return dict(_smplx_arrays(**kwargs))
+
+
+def smpl_arrays(**kwargs) -> dict:
+    """A fresh dict (the arrays are shared between calls: never edit them in place)."""
+    return dict(_smpl_arrays(**kwargs))
+
+
+@functools.lru_cache(maxsize=4)
+def _smplx_arrays(V=SMPLX_V, F=SMPLX_F, shape_cols=400, seed=0, dense_cols=(range(0, 16), range(300, 312))):
     """A random SMPL-X v1.1-format dict (uint32 kintree with 4294967295 as the root's parent, like the
     real file). Only the shape/expression columns in ``dense_cols`` are non-zero, to keep it cheap."""
     rng = np.random.default_rng(seed)
@@ -74,7 +86,8 @@ def write_npz(path: Path, arrays: dict) -> Path:
     return path
 
 
-def smpl_arrays(V=SMPL_V, F=SMPL_F, seed=1):
+@functools.lru_cache(maxsize=4)
+def _smpl_arrays(V=SMPL_V, F=SMPL_F, seed=1):
     """A chumpy-free SMPL dict as smplx's clean_ch.py writes it: scipy.sparse csc J_regressor."""
     rng = np.random.default_rng(seed)
     parents = np.array(SMPL_PARENTS, np.int64)

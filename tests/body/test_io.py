@@ -210,7 +210,7 @@ def test_chumpy_pickle_gets_clean_ch_hint(tmp_path, monkeypatch, fx):
     mod.Ch = Ch
     monkeypatch.setitem(sys.modules, "chumpy", types.ModuleType("chumpy"))
     monkeypatch.setitem(sys.modules, "chumpy.ch", mod)
-    path = fx.write_pkl(tmp_path / "SMPL_NEUTRAL.pkl", dict(fx.smpl_arrays(), shapedirs=Ch()))
+    path = fx.write_pkl(tmp_path / "SMPL_NEUTRAL.pkl", dict(fx.smpl_arrays(V=300, F=500), shapedirs=Ch()))
     monkeypatch.delitem(sys.modules, "chumpy.ch")
     with pytest.raises(CorruptFileError, match=r"chumpy.*clean_ch\.py"):
         load_smpl_model(path)
@@ -241,15 +241,17 @@ def test_load_smpl_pkl_and_npz(tmp_path, smpl_file, fx):
 
 
 def test_smpl_missing_key_and_shape(tmp_path, fx):
-    ref = fx.smpl_arrays()
+    ref = fx.smpl_arrays(V=300, F=500)
     missing = r"missing key\(s\) 'posedirs' \(expected shape \(V, 3, 207\)\)"
     with pytest.raises(CorruptFileError, match=missing):
         load_smpl_model(fx.write_pkl(tmp_path / "a.pkl", {k: v for k, v in ref.items() if k != "posedirs"}))
-    bad = dict(ref, J_regressor=scipy.sparse.csc_matrix((24, 6000)))
-    with pytest.raises(CorruptFileError, match=r"'J_regressor' has shape \(24, 6000\); expected \(24, V\)"):
+    bad = dict(ref, J_regressor=scipy.sparse.csc_matrix((24, 200)))
+    with pytest.raises(CorruptFileError, match=r"'J_regressor' has shape \(24, 200\); expected \(24, V\)"):
         load_smpl_model(fx.write_pkl(tmp_path / "b.pkl", bad))
     with pytest.raises(CorruptFileError, match="must unpickle to a dict"):
         load_smpl_model(fx.write_pkl(tmp_path / "c.pkl", [1, 2]))
+    with pytest.raises(CorruptFileError, match=r"V = 300 vertices.*at least 6788"):
+        load_smpl_model(fx.write_pkl(tmp_path / "d.pkl", ref))
 
 
 # ---------------------------------------------------------------- conversion assets
