@@ -156,6 +156,8 @@ def resolve_pretrained(
     """
     path = Path(dir_or_hub_id).expanduser()
     if path.is_dir():
+        if revision is not None:
+            logger.warning("`revision`=%r is ignored for the local folder %s", revision, path)
         out = [path / f for f in filenames]
         absent = [p.name for p in out if not p.is_file()]
         if absent:
@@ -178,7 +180,7 @@ def resolve_pretrained(
         RevisionNotFoundError,
     )
 
-    out = []
+    out: list[Path] = []
     for name in filenames:
         try:
             out.append(Path(hf_hub_download(
@@ -186,6 +188,9 @@ def resolve_pretrained(
                 force_download=force_download, local_files_only=local_files_only,
                 library_name="hpskit", library_version=_version(),
             )))
+            # Pin the remaining files to the commit of the first, so a push in between cannot mix revisions.
+            if re.fullmatch(r"[0-9a-f]{40}", out[-1].parent.name):
+                revision = out[-1].parent.name
         except HFValidationError as exc:
             raise MissingFileError(f"{hub_id!r} is neither a local folder nor a valid Hub id: {exc}") from exc
         except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as exc:

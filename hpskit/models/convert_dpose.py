@@ -124,10 +124,9 @@ class CfgNodeStandIn(dict):
 
 
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor_v3"): torch._utils._rebuild_tensor_v3,
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    **{("torch._utils", n): getattr(torch._utils, n) for n in
+       ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter")
+       if hasattr(torch._utils, n)},
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
@@ -248,7 +247,8 @@ def _infer_config(sd: Mapping[str, Tensor], hparams: Any) -> dict[str, Any]:
         "bbox_conditioning": bbox == 3,
         "head_hidden": sd["regressor.decshape.weight"].shape[1],
     }
-    backbone = (hparams or {}).get("MODEL", {}).get("BACKBONE") if isinstance(hparams, Mapping) else None
+    node = hparams.get("MODEL") if isinstance(hparams, Mapping) else None
+    backbone = node.get("BACKBONE") if isinstance(node, Mapping) else None
     if isinstance(backbone, str) and backbone.split("-")[0] != cfg["encoder"]:
         raise ConfigError(f"hyper_parameters MODEL.BACKBONE={backbone!r} disagrees with the weights "
                           f"({cfg['encoder']}).")

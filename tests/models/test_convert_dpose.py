@@ -23,7 +23,7 @@ import torch
 from safetensors import safe_open
 
 import hpskit
-from hpskit.core import CorruptFileError, WeightsMismatchError
+from hpskit.core import ConfigError, CorruptFileError, WeightsMismatchError
 from hpskit.models.convert_dpose import (
     DPOSE_CONVERTED_CONFIG,
     DROPPED_KEYS,
@@ -334,13 +334,26 @@ def test_plain_checkpoint_loads_weights_only_and_unknown_class_refused(tmp_path,
         load_lightning_checkpoint(tmp_path / "cls.ckpt")
 
 
-def small_checkpoint(path: Path) -> None:
+def small_checkpoint(path: Path, **kwargs) -> None:
     """Just the tensors the config is derived from (real shapes) plus one dropped key."""
     rows = {k: (s, d) for k, s, d, _ in read_keys()}
     keys = ["J_regressor", "model.backbone.transition1.0.0.weight", "model.head.init_pose",
             "model.head.init_shape", "model.head.p.0.weight", "model.head.decshape.weight",
             "model.segmentation_decoder.final_layers.3.weight", "model.depth_decoder.final_layers.3.weight"]
-    write_checkpoint(path, collections.OrderedDict((k, torch.randn(rows[k][0])) for k in keys))
+    write_checkpoint(path, collections.OrderedDict((k, torch.randn(rows[k][0])) for k in keys), **kwargs)
+
+
+def test_config_disagreements_are_refused(tmp_path):
+    small_checkpoint(tmp_path / "w32.ckpt", extra_hparams={"MODEL": {"BACKBONE": "hrnet_w32-conv"}})
+    with pytest.raises(ConfigError, match="hrnet_w32-conv"):
+        convert_dpose_checkpoint(tmp_path / "w32.ckpt", tmp_path / "a")
+    small_checkpoint(tmp_path / "ok.ckpt")
+    with pytest.raises(ConfigError, match="head_hidden"):
+        convert_dpose_checkpoint(tmp_path / "ok.ckpt", tmp_path / "b", config={"head_hidden": 64})
+    report = convert_dpose_checkpoint(tmp_path / "ok.ckpt", tmp_path / "c",
+                                      config={**DPOSE_CONVERTED_CONFIG, "body_model": "none"})
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["body_model"] == "none"
+    assert report.kept == 7 and report.dropped == {"trainer H36M regressor": ["J_regressor"]}
 
 
 @pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
