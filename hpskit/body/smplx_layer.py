@@ -63,7 +63,7 @@ def _resolve(model_path, gender: str) -> tuple[Path, bool]:
     except MissingFileError as missing:
         try:
             path = _standin_file(gender)
-        except ImportError as e:
+        except (ImportError, OSError) as e:  # OSError includes MissingFileError from a missing asset
             raise MissingFileError(f"{missing} (The stand-in body is not available either: {e}.)") from e
         logger.warning("No SMPL-X model file is configured, so hpskit is using the licence-free stand-in "
                        "body (%s). It is not SMPL-X: set $HPSKIT_BODY_MODELS or pass model_path= for the "

@@ -178,6 +178,13 @@ def test_standin_fallback_and_explicit(monkeypatch, smplx_file, caplog):
     assert "licence-free stand-in body" in caplog.text
     assert SMPLXBody("standin").is_standin
 
+    def broken():
+        raise FileNotFoundError("asset gone")
+
+    fake.standin_path = broken
+    with pytest.raises(MissingFileError, match=r"SMPLX_NEUTRAL\.npz.*not found.*stand-in body is not"):
+        SMPLXBody()
+
 
 def test_v10_file_caps_betas(tmp_path, fx):
     arrays = fx.smplx_arrays(shape_cols=20, dense_cols=(range(20),))
@@ -191,3 +198,16 @@ def test_v10_file_caps_betas(tmp_path, fx):
     delta = torch.einsum("vcl,l->vc", torch.from_numpy(arrays["shapedirs"][:, :, 10:20]), expr[0])
     torch.testing.assert_close(out.vertices[0] - torch.from_numpy(arrays["v_template"]), delta, atol=1e-5,
                                rtol=1e-4)
+
+
+def test_device_follow_and_mismatch(smplx_file, body, device):
+    moved = SMPLXBody(smplx_file).to(device)
+    eye = torch.eye(3, device=device)
+    out = moved(eye.expand(1, 1, 3, 3), eye.expand(1, 21, 3, 3), torch.zeros(1, 11, device=device))
+    assert out.vertices.device.type == device.type and moved.faces.device.type == device.type
+    meta = torch.zeros(1, 21, 3, 3, device="meta")
+    with pytest.raises(ShapeError, match=r"body_pose` is on meta but the body is on cpu"):
+        body(torch.eye(3).expand(1, 1, 3, 3), meta)
+    # floating inputs of another dtype are cast to the body's dtype
+    out64 = body(torch.eye(3, dtype=torch.float64).expand(1, 1, 3, 3), torch.eye(3).expand(1, 21, 3, 3))
+    assert out64.vertices.dtype == torch.float32
