@@ -59,15 +59,15 @@ def test_weights_sum_to_one():
 
 
 def test_gradcheck_function():
-    feats = torch.randn(1, 3, 3, 4, dtype=torch.float64, requires_grad=True)
-    logits = torch.randn(1, 2, 6, 8, dtype=torch.float64, requires_grad=True)
+    feats = torch.randn(1, 3, 2, 3, dtype=torch.float64, requires_grad=True)
+    logits = torch.randn(1, 2, 4, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(part_attention, (feats, logits))
 
 
 def test_gradcheck_module():
     att = PartAttention(3).double()
-    feats = torch.randn(2, 3, 2, 3, dtype=torch.float64, requires_grad=True)
-    logits = torch.randn(2, 4, 4, 6, dtype=torch.float64, requires_grad=True)
+    feats = torch.randn(2, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    logits = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(att, (feats, logits))
 
 
