@@ -1,4 +1,5 @@
-"""Torch-native batched rasterizer and renderers (depth, silhouettes, part labels, normals, RGB, overlays).
+"""Torch-native batched rasterizer and renderers (depth, silhouettes, part labels, normals, RGB, overlays)
+and a differentiable soft silhouette.
 
 pytorch3d cannot be installed here, so :mod:`hpskit.render.raster` is written in plain torch; the same
 code runs on CPU and GPU. Conventions (OpenCV camera, pixel centres at integer coordinates) are in the
@@ -21,6 +22,7 @@ from .shading import (
     shade_lambert,
     vertex_normals,
 )
+from .soft import soft_silhouette
 
 __all__ = [
     "Fragments",
@@ -39,5 +41,6 @@ __all__ = [
     "render_rgb",
     "render_silhouette",
     "shade_lambert",
+    "soft_silhouette",
     "vertex_normals",
 ]

@@ -172,16 +172,18 @@ def _face_setup(uv: Tensor, z: Tensor, verts: Tensor, faces: Tensor, near: float
     return rows, ints, count
 
 
-def _zbuffer(rows, ints, count, B, H, W, max_candidates):
-    """Depth-test every (face, pixel-centre) candidate; returns the flat (B*H*W,) winning keys."""
-    device = rows.device
-    zbuf = torch.full((B * H * W,), _INT64_MAX, dtype=torch.long, device=device)
+def _candidate_chunks(count: Tensor, max_candidates: int):
+    """Enumerate every pixel of every face's box, in chunks of about ``max_candidates``.
+
+    Yields ``(fid, local)`` per chunk: for each candidate, the index of its face (into ``count``) and
+    its index inside that face's box (row-major). A face larger than ``max_candidates`` is one chunk.
+    """
     S = count.numel()
     if S == 0:
-        return zbuf
+        return
+    device = count.device
     cum = torch.cumsum(count, 0)
     total = int(cum[-1])
-    # chunk boundaries (in the compacted face list) so that each chunk holds ~max_candidates pixels
     if total > max_candidates:
         marks = torch.arange(max_candidates, total, max_candidates, device=device)
         cuts = torch.unique(torch.searchsorted(cum, marks, right=True))
@@ -197,8 +199,15 @@ def _zbuffer(rows, ints, count, B, H, W, max_candidates):
         if n == 0:
             continue
         ids = torch.arange(f_lo, f_hi, device=device)
-        fid = torch.repeat_interleave(ids, count[f_lo:f_hi], output_size=n)  # face of each candidate
+        fid = torch.repeat_interleave(ids, count[f_lo:f_hi], output_size=n)
         local = torch.arange(starts[c], starts[c] + n, device=device) - excl.index_select(0, fid)
+        yield fid, local
+
+
+def _zbuffer(rows, ints, count, B, H, W, max_candidates):
+    """Depth-test every (face, pixel-centre) candidate; returns the flat (B*H*W,) winning keys."""
+    zbuf = torch.full((B * H * W,), _INT64_MAX, dtype=torch.long, device=rows.device)
+    for fid, local in _candidate_chunks(count, max_candidates):
         iv = ints.index_select(0, fid)  # (n, 5): x0, y0, w, first pixel, face index
         dy = torch.div(local, iv[:, 2], rounding_mode="floor")
         dx = local - dy * iv[:, 2]
