@@ -60,7 +60,7 @@ def load_mesh(kind: str, batch: int, gen: torch.Generator):
             except ImportError:
                 from hpskit.body import vertex_parts_from_weights
 
-                labels = vertex_parts_from_weights(torch.as_tensor(body.lbs_weights))
+                labels = vertex_parts_from_weights(torch.as_tensor(body.layer.lbs_weights))
             return verts.float(), body.faces.long(), labels.long(), "standin"
         except Exception as err:  # noqa: BLE001 - any failure falls back to the procedural mesh
             if kind == "standin":
