@@ -104,6 +104,8 @@ def _check_inputs(verts_cam, faces, K, image_size, where):
     if K.dim() == 2:
         check_shape(K, (3, 3), "K", where)
         K = K.expand(dims["B"], 3, 3)
+    elif K.dim() == 3 and K.shape[0] == 1:
+        K = K.expand(dims["B"], *K.shape[1:])
     check_shape(K, ("B", 3, 3), "K", where, dims=dict(dims),
                 hint="Pass one K per image, or a single (3, 3) K shared by the batch.")
     if not verts_cam.is_floating_point():
@@ -120,7 +122,7 @@ def _check_inputs(verts_cam, faces, K, image_size, where):
             f"{where}: `faces` must index vertices in [0, {dims['V']}); got values in "
             f"[{int(faces.min())}, {int(faces.max())}]. Faces and vertices come from different meshes?"
         )
-    return faces, K.to(verts_cam)
+    return faces, K.to(device=verts_cam.device)
 
 
 def _face_setup(uv: Tensor, z: Tensor, verts: Tensor, faces: Tensor, near: float, cull_backfaces: bool,
@@ -282,7 +284,7 @@ def rasterize(
     Args:
         verts_cam: Vertices in the camera frame (OpenCV axes), shape (B, V, 3).
         faces: Triangles, shape (F, 3), integer vertex indices.
-        K: Intrinsics, shape (B, 3, 3) or (3, 3) shared by the batch, last row ``(0, 0, 1)``.
+        K: Intrinsics, shape (B, 3, 3), or (3, 3) / (1, 3, 3) shared by the batch; last row ``(0, 0, 1)``.
         image_size: ``(H, W)`` in pixels.
         near: Faces with any vertex at ``z <= near`` are culled (same unit as ``verts_cam``).
         cull_backfaces: Drop faces whose normal ``(v1 - v0) x (v2 - v0)`` points away from the camera.

@@ -240,7 +240,7 @@ def test_errors_name_the_argument():
     with pytest.raises(ShapeError, match=r"faces.*\(F, 3\)"):
         rasterize(verts, faces[:, :2], K, (9, 10))
     with pytest.raises(ShapeError, match=r"K.*\(B, 3, 3\)"):
-        rasterize(verts, faces, K.expand(2, 3, 3), (9, 10))
+        rasterize(verts, faces, K.expand(3, 3, 3), (9, 10))
     with pytest.raises(ShapeError, match=r"faces.*\[0, 4\)"):
         rasterize(verts, faces + 3, K, (9, 10))
     with pytest.raises(ShapeError, match="integer"):
