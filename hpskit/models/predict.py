@@ -1,0 +1,397 @@
+"""Whole-image inference: images + person boxes → SMPL-X meshes in the camera frame.
+
+:func:`predict` does the whole job for a D-PoSE-style model (``model(crops, bbox_info) -> DPoSEOutput``
+and a ``model.body_model``): square crops around the boxes (``box_rescale`` context), ImageNet
+normalisation, the CLIFF box vector from each image's intrinsics, the network in chunks, SMPL-X, the crop
+camera turned into a full-image translation, 2D joints in image pixels, and the depth / part maps pasted
+back into each image.
+
+Differences from the authors' demo (docs/dpose.md): the default focal length √(W² + H²) is computed per
+image (the authors' ``repeat``/``view`` mixes samples when image sizes differ), and the principal point is
+read from ``K`` (the authors force it to (W/2, H/2), which is also hpskit's default ``K``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from hpskit.core import ConfigError, ShapeError, check_finite, check_shape
+from hpskit.geometry import (
+    boxes_xyxy_to_center_scale,
+    cliff_bbox_info,
+    crop_cam_to_full_transl,
+    crop_images,
+    default_focal,
+    intrinsics_from_focal,
+    paste_back,
+    perspective_project,
+    rotmat_to_axis_angle,
+)
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Prediction", "predict"]
+
+logger = logging.getLogger(__name__)
+
+#: ImageNet normalisation of the crops (the same numbers as ``hpskit.data``, which models may not import).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_WHERE = "hpskit.models.predict"
+
+
+@dataclass
+class Prediction:
+    """The people found in a set of images, flattened over images (N people in total).
+
+    Attributes:
+        pose_rotmat: (N, 22, 3, 3) rotations; 0 = global orientation in the camera frame, 1..21 body joints.
+        pose_6d: (N, 22, 6) the same in hpskit's 6D layout.
+        global_orient: (N, 3) axis-angle of joint 0 (radians).
+        body_pose: (N, 21, 3) axis-angle of joints 1..21.
+        betas: (N, 11) SMPL-X shape.
+        cam_crop: (N, 3) the network's crop camera (s, tx, ty).
+        transl: (N, 3) body translation in the camera frame (metres), from ``cam_crop`` and the box.
+        vertices: (N, V, 3) camera-frame vertices (body + ``transl``), or ``None`` without a body model.
+        joints: (N, 127, 3) camera-frame joints, or ``None``.
+        joints2d: (N, 127, 2) ``joints`` projected with ``K``, image pixels (pixel centres at integers),
+            or ``None``.
+        K: (N, 3, 3) intrinsics of each person's image.
+        image_index: (N,) long, the image each person comes from.
+        boxes: (N, 4) the input boxes (x0, y0, x1, y1) in pixels.
+        center: (N, 2) centre of the square crop, pixels.
+        scale: (N,) crop scale (side = 200·scale pixels, ``box_rescale`` included).
+        bbox_info: (N, 3) the CLIFF box vector given to the network.
+        image_sizes: (num_images, 2) long, (H, W) of every input image.
+        depth_crop: (N, 1, R, R) relative depth in (0, 1) on the crop (larger = farther), or ``None`` for a
+            model without depth branch.
+        part_labels_crop: (N, R, R) long part labels on the crop (0 = background, 1..22 parts).
+        depth: Per person, an (H, W) depth map of its image: ``depth_crop`` pasted back, 0 outside the crop;
+            ``None`` if not asked for (``return_maps=False``) or no depth branch.
+        part_labels: Per person, an (H, W) long label map: part logits pasted back then arg-maxed, 0 outside
+            the crop; ``None`` if not asked for.
+        faces: (F, 3) long triangles of the body mesh, or ``None``.
+    """
+
+    pose_rotmat: Tensor
+    pose_6d: Tensor
+    global_orient: Tensor
+    body_pose: Tensor
+    betas: Tensor
+    cam_crop: Tensor
+    transl: Tensor
+    vertices: Tensor | None
+    joints: Tensor | None
+    joints2d: Tensor | None
+    K: Tensor
+    image_index: Tensor
+    boxes: Tensor
+    center: Tensor
+    scale: Tensor
+    bbox_info: Tensor
+    image_sizes: Tensor
+    depth_crop: Tensor | None
+    part_labels_crop: Tensor
+    depth: list[Tensor] | None
+    part_labels: list[Tensor] | None
+    faces: Tensor | None
+
+    def __len__(self) -> int:
+        return int(self.image_index.shape[0])
+
+    def people_in(self, image: int) -> Tensor:
+        """Indices (into the N people) of the people of image ``image``, shape (n,) long."""
+        return torch.nonzero(self.image_index == image).flatten()
+
+
+# --------------------------------------------------------------------------------------------- input checks
+
+
+def _hwc_hint(shape: tuple) -> str:
+    if len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4):
+        return "It looks channels-last: pass a tensor as img.permute(2, 0, 1) (numpy arrays stay (H, W, 3))."
+    if len(shape) == 3 and shape[0] in (1, 4):
+        return "Images must be RGB: expand grayscale with img.expand(3, -1, -1); drop alpha with img[:3]."
+    return ""
+
+
+def _check_values(img: Tensor, name: str) -> None:
+    if img.dtype == torch.uint8:
+        return
+    if not img.is_floating_point():
+        raise ShapeError(f"{_WHERE}: `{name}` must be uint8 (0..255) or float in [0, 1]; got dtype "
+                         f"{img.dtype}.")
+    check_finite(img, name, _WHERE)
+    lo, hi = float(img.min()), float(img.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ShapeError(f"{_WHERE}: float `{name}` must hold values in [0, 1]; got [{lo:.4g}, {hi:.4g}]. "
+                         "Divide 0..255 values by 255 (or pass uint8 images).")
+
+
+def _as_images(images) -> tuple[list[Tensor], bool]:
+    """→ (list of (3, H, W) uint8/float tensors, whether a single image was given)."""
+    single = False
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        images, single = [images], True
+    elif isinstance(images, Tensor) and images.dim() == 3:
+        images, single = [images], True
+    if isinstance(images, Tensor):
+        check_shape(images, ("B", 3, "H", "W"), "images", _WHERE,
+                    hint=_hwc_hint(tuple(images.shape[1:])) or "Pass (B, 3, H, W) RGB or a list of images.")
+        _check_values(images, "images")
+        return list(images.unbind(0)), False
+    if isinstance(images, np.ndarray):
+        raise ShapeError(f"{_WHERE}: a numpy `images` must be one (H, W, 3) uint8 RGB image; got shape "
+                         f"{images.shape}. Pass several images as a list.")
+    if not isinstance(images, (list, tuple)) or not images:
+        raise ShapeError(f"{_WHERE}: `images` must be a (B, 3, H, W) tensor or a non-empty list of (3, H, W) "
+                         f"tensors / (H, W, 3) numpy arrays; got {type(images).__name__}.")
+    out = []
+    for i, img in enumerate(images):
+        name = "images" if single else f"images[{i}]"
+        if isinstance(img, np.ndarray):
+            if img.ndim != 3 or img.shape[-1] != 3:
+                raise ShapeError(f"{_WHERE}: numpy `{name}` must be (H, W, 3) RGB; got shape {img.shape}.")
+            img = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+        elif not isinstance(img, Tensor):
+            raise ShapeError(f"{_WHERE}: `{name}` must be a torch.Tensor or numpy array; got "
+                             f"{type(img).__name__}.")
+        check_shape(img, (3, "H", "W"), name, _WHERE, hint=_hwc_hint(tuple(img.shape)))
+        _check_values(img, name)
+        out.append(img)
+    return out, single
+
+
+def _as_boxes(boxes, sizes: list[tuple[int, int]], single: bool, device, dtype) -> list[Tensor]:
+    """→ one (n_i, 4) float tensor per image, checked against the image sizes."""
+    B = len(sizes)
+    if single and not isinstance(boxes, (list, tuple)):
+        boxes = [boxes]
+    if isinstance(boxes, (Tensor, np.ndarray)):
+        boxes = torch.as_tensor(boxes)
+        check_shape(boxes, ("N", 4), "boxes", _WHERE,
+                    hint="Boxes are (x0, y0, x1, y1) pixels, one row per image.")
+        if boxes.shape[0] != B:
+            raise ShapeError(f"{_WHERE}: got {boxes.shape[0]} boxes for {B} images; a (N, 4) `boxes` holds "
+                             "one person per image. For several (or no) people per image pass a list of "
+                             "(n_i, 4).")
+        boxes = list(boxes[:, None])
+    if not isinstance(boxes, (list, tuple)):
+        raise ShapeError(f"{_WHERE}: `boxes` must be a (B, 4) tensor/array or a list of (n_i, 4); got "
+                         f"{type(boxes).__name__}.")
+    if len(boxes) != B:
+        raise ShapeError(f"{_WHERE}: `boxes` is a list of {len(boxes)} entries for {B} images; give one "
+                         "(n_i, 4) entry per image (n_i may be 0).")
+    out = []
+    for i, (b, (H, W)) in enumerate(zip(boxes, sizes)):
+        name = f"boxes[{i}]"
+        b = torch.as_tensor(b, dtype=dtype, device=device)
+        if b.dim() == 1 and b.numel() == 4:
+            b = b[None]
+        if b.numel() == 0:
+            b = b.reshape(0, 4)
+        check_shape(b, ("n", 4), name, _WHERE, hint="Boxes are (x0, y0, x1, y1) pixels.")
+        check_finite(b, name, _WHERE)
+        bad = torch.nonzero((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])).flatten().tolist()
+        if bad:
+            raise ShapeError(f"{_WHERE}: `{name}` rows {bad} are empty (need x1 > x0 and y1 > y0): "
+                             f"{b[bad].tolist()}. Boxes are (x0, y0, x1, y1), not (x, y, w, h).")
+        # The image covers [-0.5, W - 0.5] × [-0.5, H - 0.5] (pixel centres at integers).
+        out_of = (b[:, 2] <= -0.5) | (b[:, 0] >= W - 0.5) | (b[:, 3] <= -0.5) | (b[:, 1] >= H - 0.5)
+        bad = torch.nonzero(out_of).flatten().tolist()
+        if bad:
+            raise ShapeError(f"{_WHERE}: `{name}` rows {bad} lie entirely outside the {W}×{H} (W×H) image: "
+                             f"{b[bad].tolist()}. Check the box order and the image they belong to.")
+        out.append(b)
+    return out
+
+
+def _as_intrinsics(K, sizes: list[tuple[int, int]], device, dtype) -> Tensor:
+    """→ (B, 3, 3) per image: the given K, or f = √(W² + H²) and (W/2, H/2) computed per image."""
+    B = len(sizes)
+    hw = torch.tensor(sizes, dtype=dtype, device=device)
+    if K is None:
+        return intrinsics_from_focal(default_focal(hw[:, 1], hw[:, 0]), hw[:, 1], hw[:, 0])
+    K = torch.as_tensor(K).to(device=device, dtype=dtype)
+    if K.dim() == 2:
+        check_shape(K, (3, 3), "K", _WHERE)
+        K = K.expand(B, 3, 3)
+    check_shape(K, (B, 3, 3), "K", _WHERE,
+                hint=f"Pass one (3, 3) intrinsics matrix per image ({B} images), or one (3, 3) for all.")
+    check_finite(K, "K", _WHERE)
+    if bool((K[:, 0, 0] <= 0).any() or (K[:, 1, 1] <= 0).any()):
+        raise ShapeError(f"{_WHERE}: `K` must have positive focal lengths K[:, 0, 0], K[:, 1, 1]; got "
+                         f"{K[:, 0, 0].tolist()}, {K[:, 1, 1].tolist()}.")
+    if not torch.equal(K[:, 2], K.new_tensor([0.0, 0.0, 1.0]).expand(B, 3)):
+        raise ShapeError(f"{_WHERE}: the last row of every `K` must be (0, 0, 1); got {K[:, 2].tolist()}.")
+    return K.contiguous()
+
+
+# ------------------------------------------------------------------------------------------------ the work
+
+
+def _paste_person(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int]) -> tuple:
+    """Paste one person's crop maps (1, C, R, R) into its image; only the crop's window is resampled.
+
+    Returns ``(pasted (C, h, w), inside (h, w) bool, (y0, y1, x0, x1))`` for the window of the image that the
+    crop square ``[c − b/2, c + b/2]`` (b = 200·scale) covers.
+    """
+    H, W = size
+    half = 100.0 * float(scale)
+    cx, cy = float(center[0]), float(center[1])
+    x0, x1 = max(0, int(np.ceil(cx - half))), min(W, int(np.floor(cx + half)) + 1)
+    y0, y1 = max(0, int(np.ceil(cy - half))), min(H, int(np.floor(cy + half)) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None, None, (0, 0, 0, 0)
+    shifted = (center - center.new_tensor([x0, y0]))[None]
+    pasted = paste_back(maps, shifted, scale[None], (y1 - y0, x1 - x0))[0]
+    u = torch.arange(x0, x1, device=maps.device, dtype=center.dtype)
+    v = torch.arange(y0, y1, device=maps.device, dtype=center.dtype)
+    inside = ((v - cy).abs() <= half)[:, None] & ((u - cx).abs() <= half)[None, :]
+    return pasted, inside, (y0, y1, x0, x1)
+
+
+def _run_chunk(model: nn.Module, imgs: list[Tensor], idx: Tensor, center: Tensor, scale: Tensor,
+               bbox_info: Tensor, res: int, antialias: bool, dtype: torch.dtype):
+    device = center.device
+    crops = []
+    for i in idx.unique_consecutive().tolist():
+        sel = idx == i
+        n = int(sel.sum())
+        img = imgs[i].to(device)
+        img = img.to(dtype) / 255 if img.dtype == torch.uint8 else img.to(dtype).clamp(0, 1)
+        crops.append(crop_images(img[None].expand(n, -1, -1, -1), center[sel], scale[sel], res=res,
+                                 antialias=antialias))
+    crops = torch.cat(crops)
+    mean = crops.new_tensor(IMAGENET_MEAN)[:, None, None]
+    std = crops.new_tensor(IMAGENET_STD)[:, None, None]
+    return model((crops - mean) / std, bbox_info)
+
+
+def predict(
+    model: nn.Module,
+    images,
+    boxes,
+    K=None,
+    box_rescale: float = 1.2,
+    batch_size: int = 16,
+    return_maps: bool = True,
+    crop_size: int | None = None,
+    antialias: bool = True,
+) -> Prediction:
+    """Estimate SMPL-X pose, shape and camera-frame meshes of the people in whole images.
+
+    Runs on the model's device, in eval mode and under ``torch.inference_mode``; each sub-module's training
+    flag is restored afterwards.
+
+    Args:
+        model: A :class:`~hpskit.models.DPoSE` (or any model with its ``forward(images, bbox_info)``
+            output and an optional ``body_model``).
+        images: RGB images: a (B, 3, H, W) tensor, a list of (3, H, W) tensors and/or (H, W, 3) numpy
+            arrays of any sizes, or one such image. uint8 (0..255) or float in [0, 1]. (OpenCV loads BGR:
+            convert first.)
+        boxes: Person boxes (x0, y0, x1, y1) in image pixels: a (B, 4) tensor/array (one person per
+            image), or a list with one (n_i, 4) entry per image (several or no people). For a single
+            image, (n, 4).
+        K: Optional intrinsics, (B, 3, 3) one per image or (3, 3) shared; any principal point. Default per
+            image: f = √(W² + H²), principal point (W/2, H/2) (the authors' test-time camera).
+        box_rescale: The square crop's side is ``box_rescale · max(w, h)`` of the box (1.2 adds context
+            around a tight detector box; use 1.0 for boxes that already are the crop).
+        batch_size: People per network forward.
+        return_maps: Also paste the depth and part maps back into image space (``depth``, ``part_labels``).
+        crop_size: Crop resolution; default ``model.input_size`` (224, what the model was trained at). Other
+            multiples of 32 run but change the predictions (useful for quick tests).
+        antialias: Blur before downsampling as ``skimage.transform.resize`` does (the authors' crop).
+
+    Returns:
+        A :class:`Prediction` over all N people, in the order of ``boxes``.
+
+    Raises:
+        ShapeError: Wrong image dtype/shape/channels, float images outside [0, 1], NaN or infinite
+            values, empty boxes (x1 ≤ x0), boxes entirely outside their image, a box/image count
+            mismatch, a wrong ``K``, or no box at all.
+        ConfigError: A non-positive ``box_rescale`` or ``batch_size``.
+    """
+    if not box_rescale > 0 or int(batch_size) < 1:
+        raise ConfigError(f"{_WHERE}: `box_rescale` must be > 0 and `batch_size` ≥ 1; got {box_rescale}, "
+                          f"{batch_size}.")
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype if param.is_floating_point() else torch.float32
+    res = int(crop_size or getattr(model, "input_size", 224))
+    imgs, single = _as_images(images)
+    sizes = [(int(im.shape[1]), int(im.shape[2])) for im in imgs]
+    box_list = _as_boxes(boxes, sizes, single, device, dtype)
+    K_img = _as_intrinsics(K, sizes, device, dtype)
+    counts = torch.tensor([b.shape[0] for b in box_list], device=device)
+    image_index = torch.repeat_interleave(torch.arange(len(imgs), device=device), counts)
+    all_boxes = torch.cat(box_list)
+    center, scale = boxes_xyxy_to_center_scale(all_boxes, rescale=float(box_rescale))
+    K_p = K_img[image_index]
+    bbox_info = cliff_bbox_info(center, scale, K_p)
+    body = getattr(model, "body_model", None)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.inference_mode():
+            outs = []
+            for j in range(0, len(image_index), int(batch_size)):
+                sl = slice(j, j + int(batch_size))
+                outs.append(_forward(model, body, imgs, sizes, image_index[sl], center[sl], scale[sl],
+                                     bbox_info[sl], K_p[sl], res, antialias, return_maps, dtype))
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    if not outs:
+        raise ShapeError(f"{_WHERE}: `boxes` holds no person in any of the {len(imgs)} images; "
+                         "nothing to predict.")
+    cat = {k: (torch.cat([o[k] for o in outs]) if outs[0][k] is not None else None)
+           for k in outs[0] if k not in ("depth", "part_labels")}
+    maps = {k: ([m for o in outs for m in o[k]] if return_maps and outs[0][k] is not None else None)
+            for k in ("depth", "part_labels")}
+    aa = rotmat_to_axis_angle(cat["pose_rotmat"])
+    return Prediction(
+        pose_rotmat=cat["pose_rotmat"], pose_6d=cat["pose_6d"], global_orient=aa[:, 0], body_pose=aa[:, 1:],
+        betas=cat["betas"], cam_crop=cat["cam"], transl=cat["transl"], vertices=cat["vertices"],
+        joints=cat["joints"], joints2d=cat["joints2d"], K=K_p, image_index=image_index, boxes=all_boxes,
+        center=center, scale=scale, bbox_info=bbox_info,
+        image_sizes=torch.tensor(sizes, dtype=torch.long, device=device), depth_crop=cat["depth_crop"],
+        part_labels_crop=cat["part_labels_crop"], depth=maps["depth"], part_labels=maps["part_labels"],
+        faces=None if body is None else body.faces)
+
+
+def _forward(model, body, imgs, sizes, idx, center, scale, bbox_info, K, res, antialias, return_maps, dtype):
+    """One chunk: crops → network → body → camera → pasted maps (a dict of per-chunk results)."""
+    out = _run_chunk(model, imgs, idx, center, scale, bbox_info, res, antialias, dtype)
+    transl = crop_cam_to_full_transl(out.cam, center, scale, K)
+    verts = joints = joints2d = None
+    if body is not None:
+        posed = body.forward_pose(out.pose_rotmat, out.betas, transl=transl)
+        verts, joints = posed.vertices, posed.joints
+        joints2d = perspective_project(joints, K)
+    part_labels_crop = out.part_logits.argmax(1)
+    depth_maps: list[Tensor] | None = [] if (return_maps and out.depth is not None) else None
+    part_maps: list[Tensor] | None = [] if return_maps else None
+    if return_maps:
+        for k, i in enumerate(idx.tolist()):
+            H, W = sizes[i]
+            if depth_maps is not None:
+                depth_maps.append(_pasted_map(out.depth[k:k + 1], center[k], scale[k], (H, W), labels=False))
+            part_maps.append(_pasted_map(out.part_logits[k:k + 1], center[k], scale[k], (H, W), labels=True))
+    return {"pose_rotmat": out.pose_rotmat, "pose_6d": out.pose_6d, "betas": out.betas, "cam": out.cam,
+            "transl": transl, "vertices": verts, "joints": joints, "joints2d": joints2d,
+            "depth_crop": out.depth, "part_labels_crop": part_labels_crop, "depth": depth_maps,
+            "part_labels": part_maps}
+
+
+def _pasted_map(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int], labels: bool):
+    """(1, C, R, R) crop maps → (H, W) image map: depth (C = 1) or arg-maxed labels; 0 outside the crop."""
+    H, W = size
+    canvas = maps.new_zeros(H, W, dtype=torch.long if labels else maps.dtype)
+    pasted, inside, (y0, y1, x0, x1) = _paste_person(maps, center, scale, size)
+    if pasted is not None:
+        value = pasted.argmax(0) if labels else pasted[0]
+        canvas[y0:y1, x0:x1] = torch.where(inside, value, torch.zeros_like(value))
+    return canvas
