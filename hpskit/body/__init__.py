@@ -47,6 +47,18 @@ from .parts import (
 from .smpl_layer import SMPLBody, SMPLXToSMPL, regress_joints, smplx_to_smpl_vertices
 from .smplx_layer import BodyOutput, SMPLXBody
 
+# The stand-in body lives in hpskit.body.standin; its names are re-exported lazily, so importing
+# hpskit.body never depends on (or does I/O for) the stand-in.
+_STANDIN_NAMES = ("standin_path", "standin_vertex_parts", "standin_num_vertices")
+
+
+def __getattr__(name: str):
+    if name in _STANDIN_NAMES:
+        from . import standin
+
+        return getattr(standin, name)
+    raise AttributeError(f"module 'hpskit.body' has no attribute {name!r}")
+
 __all__ = [
     "BodyOutput",
     "H36M_JOINT_NAMES",
@@ -84,6 +96,9 @@ __all__ = [
     "resolve_smplx_path",
     "restricted_pickle_load",
     "smplx_to_smpl_vertices",
+    "standin_num_vertices",
+    "standin_path",
+    "standin_vertex_parts",
     "validate_smplx_npz",
     "vertex_parts_from_weights",
 ]
