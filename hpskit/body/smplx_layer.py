@@ -101,7 +101,7 @@ class SMPLXBody(nn.Module):
             (with a logged warning).
         gender: ``"neutral"``, ``"male"`` or ``"female"``.
         num_betas: Shape coefficients (11 in D-PoSE; needs a v1.1 file for more than 10).
-        num_expression_coeffs: Expression coefficients (10).
+        num_expression_coeffs: Expression coefficients (10; at most 100, and smplx caps v1.0 files at 10).
         dtype: Floating dtype of the buffers (``.to()`` changes it later).
 
     Attributes:
@@ -136,8 +136,8 @@ class SMPLXBody(nn.Module):
         super().__init__()
         if not isinstance(num_betas, int) or num_betas < 1:
             raise ConfigError(f"SMPLXBody: `num_betas` must be a positive int; got {num_betas!r}.")
-        if not isinstance(num_expression_coeffs, int) or not 0 <= num_expression_coeffs <= 10:
-            raise ConfigError(f"SMPLXBody: `num_expression_coeffs` must be an int in [0, 10]; got "
+        if not isinstance(num_expression_coeffs, int) or not 0 <= num_expression_coeffs <= 100:
+            raise ConfigError(f"SMPLXBody: `num_expression_coeffs` must be an int in [0, 100]; got "
                               f"{num_expression_coeffs!r}.")
         path, self.is_standin = _resolve(model_path, gender)
         info = validate_smplx_npz(path, num_betas=num_betas)
