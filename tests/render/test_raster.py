@@ -285,9 +285,14 @@ def test_cuda_matches_cpu():
     K = _K(316.8, 111.5, 111.5)
     cpu = rasterize(verts, f, K, (224, 224))
     gpu = rasterize(verts.cuda(), f.cuda(), K.cuda(), (224, 224))
-    assert torch.equal(gpu.mask.cpu(), cpu.mask)
-    agree = (gpu.face_idx.cpu() == cpu.face_idx).float().mean()
-    assert agree > 0.999
+    assert (gpu.mask.cpu() == cpu.mask).float().mean() > 0.9999
+    assert (gpu.face_idx.cpu() == cpu.face_idx).float().mean() > 0.999
+    labels = torch.arange(v.shape[0]) % 7
+    from hpskit.render import Renderer
+
+    out = Renderer(f.cuda(), (224, 224), vertex_labels=labels.cuda())(verts.cuda(), K.cuda())
+    ref = Renderer(f, (224, 224), vertex_labels=labels)(verts, K)
+    assert (out.part_labels.cpu() == ref.part_labels).float().mean() > 0.999
     assert torch.allclose(gpu.depth.cpu(), cpu.depth, rtol=1e-5, atol=1e-5)
 
 
@@ -300,7 +305,10 @@ def _standin_body_verts():
         return None
     import roma
 
-    body = SMPLXBody("standin")
+    try:
+        body = SMPLXBody("standin")
+    except OSError:  # stand-in asset not built in this checkout
+        return None
     g = torch.Generator().manual_seed(3)
     body_pose = roma.rotvec_to_rotmat(0.35 * torch.randn(1, 21, 3, generator=g))
     out = body(global_orient=torch.eye(3)[None, None], body_pose=body_pose, betas=torch.zeros(1, 11))
