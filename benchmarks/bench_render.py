@@ -100,6 +100,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--focal", type=float, default=5000.0, help="crop focal length in pixels")
     parser.add_argument("--max-candidates", type=int, default=1 << 22)
     parser.add_argument("--out", default=None, help="write the JSON result here too")
+    parser.add_argument("--profile", action="store_true", help="print a torch.profiler table to stderr")
     args = parser.parse_args(argv)
 
     auto = "cuda" if torch.cuda.is_available() else "cpu"
@@ -137,6 +138,15 @@ def main(argv=None) -> dict:
             out = renderer(v_dev, K_dev)
             sync()
             times.append(time.perf_counter() - t0)
+        if args.profile:
+            from torch.profiler import ProfilerActivity, profile
+
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_cuda else [])
+            with profile(activities=acts) as prof:
+                renderer(v_dev, K_dev)
+                sync()
+            key = "self_cuda_time_total" if on_cuda else "self_cpu_time_total"
+            print(prof.key_averages().table(sort_by=key, row_limit=20), file=sys.stderr)
     med = statistics.median(times)
     result = {
         "benchmark": "render_depth_part_labels",
