@@ -16,7 +16,7 @@ Conventions:
       order (lower vertex index first) and then sign-flipped, so the two triangles that share an edge see
       bit-identical values of opposite sign: a watertight mesh leaves no pixel gaps along shared edges.
       A centre exactly on a shared edge is covered by both faces and the z-buffer picks one.
-    * Depth test: the smallest camera ``z`` wins; exact ties go to the lower face index.
+    * Depth test: the smallest camera ``z`` (compared in float32) wins; exact ties go to the lower face index.
     * Both windings are rasterized by default. With ``cull_backfaces=True`` faces whose normal
       ``(v1 - v0) x (v2 - v0)`` points away from the camera (counter-clockwise = front, seen from the
       camera) are dropped.
@@ -289,7 +289,7 @@ def rasterize(
         near: Faces with any vertex at ``z <= near`` are culled (same unit as ``verts_cam``).
         cull_backfaces: Drop faces whose normal ``(v1 - v0) x (v2 - v0)`` points away from the camera.
         max_candidates: Upper bound on (face, pixel) candidates processed at once (memory knob;
-            about 100 bytes each). A single face larger than this is still processed whole.
+            a few hundred bytes each). A single face larger than this is still processed whole.
 
     Returns:
         A :class:`Fragments` with ``face_idx`` (B, H, W) long (-1 = background), ``bary``
