@@ -40,51 +40,52 @@ def w18():
 
 
 @pytest.fixture(scope="module")
-def w48_fresh():
-    """A second real W48 (the loading test overwrites its weights, so it must not be the shared one)."""
-    return HRNetEncoder("hrnet_w48")
+def w18_sd(w18):
+    return _official_layout(w18.trunk)
 
 
 @pytest.fixture(scope="module")
-def w48_file(tmp_path_factory, w48_meta):
-    sd = _official_layout(w48_meta.trunk)
-    path = tmp_path_factory.mktemp("coco") / "pose_hrnet_w48_256x192.pth"
+def w18_file(tmp_path_factory, w18_sd):
+    sd = w18_sd
+    path = tmp_path_factory.mktemp("coco") / "pose_hrnet_w18.pth"
     torch.save(sd, path)
     return path, sd
 
 
-def test_w48_official_file(w48_file, w48_fresh):
-    w48 = w48_fresh
-    path, sd = w48_file
-    groups = Counter(k.split(".")[0] for k in sd)
-    # Appendix A: tensor groups of the official W48 file, 1754 in all
+def test_w48_official_layout(w48_meta):
+    # the official W48 file = the trunk minus the multi-scale fuse of the last stage4 module + final_layer
+    keys = [k for k in w48_meta.trunk.state_dict() if not k.startswith(STAGE4_MULTISCALE)]
+    keys += ["final_layer.weight", "final_layer.bias"]
+    groups = Counter(k.split(".")[0] for k in keys)
+    # formats.md Appendix A: tensor groups of the official W48 file, 1754 in all
     assert groups == {"conv1": 1, "bn1": 5, "conv2": 1, "bn2": 5, "layer1": 78, "transition1": 12,
                       "stage2": 108, "transition2": 6, "stage3": 744, "transition3": 6, "stage4": 786,
                       "final_layer": 2}
-    assert len(sd) == 1754
-    before = {k: v.clone() for k, v in w48.state_dict().items() if not k.startswith("trunk.stage")}
-    left_before = w48.trunk.stage4[2].fuse_layers[1][0][0][0].weight.clone()
+    assert len(keys) == 1754
 
-    report = load_coco_hrnet_checkpoint(w48, path)
 
-    assert len(report.loaded) == 1752
+def test_official_file_loads(w18_file):
+    enc = HRNetEncoder("hrnet_w18")
+    path, sd = w18_file
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+
+    report = load_coco_hrnet_checkpoint(enc, path)
+
+    assert len(report.loaded) == len(sd) - 2
     assert report.dropped == ["final_layer.weight", "final_layer.bias"]
     left_trunk = [k for k in report.left_at_init if k.startswith("trunk.")]
     assert len(left_trunk) == 78 and all(k[len("trunk."):].startswith(STAGE4_MULTISCALE) for k in left_trunk)
     assert sorted(k for k in report.left_at_init if not k.startswith("trunk.")) == sorted(
-        k for k in w48.state_dict() if k.startswith("upsample_stage_"))
-    tsd = w48.trunk.state_dict()
+        k for k in enc.state_dict() if k.startswith("upsample_stage_"))
+    after = enc.state_dict()
     for k in report.loaded:
-        torch.testing.assert_close(tsd[k], sd[k], rtol=0, atol=0)
-    left_after = w48.trunk.stage4[2].fuse_layers[1][0][0][0].weight
-    torch.testing.assert_close(left_after, left_before, rtol=0, atol=0)
-    for k, v in before.items():
-        if k.startswith("upsample_stage_"):
-            torch.testing.assert_close(w48.state_dict()[k], v, rtol=0, atol=0)
+        torch.testing.assert_close(after["trunk." + k], sd[k], rtol=0, atol=0)
+    for k in report.left_at_init:
+        torch.testing.assert_close(after[k], before[k], rtol=0, atol=0)
 
 
-def test_module_prefix_is_stripped(tmp_path, w18):
-    sd = {"module." + k: v for k, v in _official_layout(w18.trunk).items()}
+def test_module_prefix_is_stripped(tmp_path, w18, w18_sd):
+    sd = {"module." + k: v for k, v in w18_sd.items()}
     torch.save(sd, tmp_path / "ckpt.pth")
     report = load_coco_hrnet_checkpoint(w18, tmp_path / "ckpt.pth")
     assert len(report.loaded) == len(sd) - 2
@@ -103,16 +104,16 @@ def test_missing_file_says_where_to_get_it(tmp_path, w18):
         load_coco_hrnet_checkpoint(w18, tmp_path / "pose_hrnet_w48_256x192.pth")
 
 
-def test_key_outside_known_groups(tmp_path, w18):
-    sd = _official_layout(w18.trunk)
+def test_key_outside_known_groups(tmp_path, w18, w18_sd):
+    sd = dict(w18_sd)
     sd["head.weight"] = torch.zeros(3)
     torch.save(sd, tmp_path / "ckpt.pth")
     with pytest.raises(WeightsMismatchError, match=r"outside the known groups.*head\.weight"):
         load_coco_hrnet_checkpoint(w18, tmp_path / "ckpt.pth")
 
 
-def test_shape_mismatch_loads_nothing(tmp_path, w18):
-    sd = _official_layout(w18.trunk)
+def test_shape_mismatch_loads_nothing(tmp_path, w18, w18_sd):
+    sd = dict(w18_sd)
     sd["conv1.weight"] = torch.zeros(32, 3, 3, 3)
     torch.save(sd, tmp_path / "ckpt.pth")
     before = w18.trunk.conv2.weight.clone()
@@ -122,13 +123,14 @@ def test_shape_mismatch_loads_nothing(tmp_path, w18):
     torch.testing.assert_close(w18.trunk.conv2.weight, before, rtol=0, atol=0)
 
 
-def test_wrong_width_is_a_mismatch(w18, w48_file):
-    with pytest.raises(WeightsMismatchError, match="shape mismatch"):
-        load_coco_hrnet_checkpoint(w18, w48_file[0])
+def test_wrong_width_is_a_mismatch(w18_file, w48_meta):
+    # checked before anything is copied, so a meta-device W48 is enough
+    with pytest.raises(WeightsMismatchError, match=r"shape mismatch.*conv1\.weight|transition1"):
+        load_coco_hrnet_checkpoint(w48_meta, w18_file[0])
 
 
-def test_unknown_trunk_key(tmp_path, w18):
-    sd = _official_layout(w18.trunk)
+def test_unknown_trunk_key(tmp_path, w18, w18_sd):
+    sd = dict(w18_sd)
     sd["stage4.3.branches.0.0.conv1.weight"] = torch.zeros(1)
     torch.save(sd, tmp_path / "ckpt.pth")
     with pytest.raises(WeightsMismatchError, match=r"encoder lacks: stage4\.3"):
