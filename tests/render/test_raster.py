@@ -1,5 +1,6 @@
 """hpskit.render.raster: hand-derived cases, a brute-force coverage oracle, occlusion, culling, gradients."""
 
+import functools
 import math
 
 import numpy as np
@@ -297,6 +298,7 @@ def test_cuda_matches_cpu():
 
 
 # ---------------------------------------------------------------- independent reference: trimesh ray casting
+@functools.lru_cache(maxsize=1)
 def _standin_body_verts():
     """Posed stand-in body (via smplx) if hpskit.body provides it, else None."""
     try:
