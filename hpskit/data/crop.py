@@ -4,7 +4,7 @@ scale jitter and vertical random crop (reference-dpose.md (h), formats.md §8) a
 Photometric augmentation lives elsewhere (``hpskit.data.transforms``); only the crop box is decided here,
 because keypoints, the CLIFF box features, the depth crop and the part-label render all follow it.
 
-Example:
+Examples:
     >>> import torch
     >>> cfg = CropConfig.dpose_train()
     >>> g = torch.Generator().manual_seed(0)
@@ -90,8 +90,9 @@ class CropConfig:
         return self.scale_jitter > 0 or self.random_crop_prob > 0
 
 
-def sample_crop_box(center: Tensor, scale: Tensor, cfg: CropConfig,
-                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def sample_crop_box(
+    center: Tensor, scale: Tensor, cfg: CropConfig, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """Draw the (possibly augmented) crop box of one sample.
 
     Order: ``rescale``, then the vertical random crop (with probability ``random_crop_prob`` the box
@@ -125,8 +126,14 @@ def sample_crop_box(center: Tensor, scale: Tensor, cfg: CropConfig,
     return center, scale
 
 
-def crop_full_image(image: Tensor, center: Tensor, scale: Tensor, res: int = 224,
-                    antialias: str = "fast", mode: str = "bilinear") -> Tensor:
+def crop_full_image(
+    image: Tensor,
+    center: Tensor,
+    scale: Tensor,
+    res: int = 224,
+    antialias: str = "fast",
+    mode: str = "bilinear",
+) -> Tensor:
     """Crop a full-resolution map (image, depth) to the square box, low-passed when downsampling.
 
     The crop itself is :func:`hpskit.geometry.crop_images` (pixel centres at integers, zeros outside).
@@ -147,7 +154,7 @@ def crop_full_image(image: Tensor, center: Tensor, scale: Tensor, res: int = 224
     Returns:
         The crop, shape (1, C, res, res).
 
-    Example:
+    Examples:
         >>> img = torch.zeros(1, 1, 600, 800)
         >>> img[..., 300, 400] = 1.0
         >>> out = crop_full_image(img, torch.tensor([[400.0, 300.0]]), torch.tensor([3.0]), res=100)
@@ -168,8 +175,14 @@ def crop_full_image(image: Tensor, center: Tensor, scale: Tensor, res: int = 224
         if x1 - x0 < 2 * d or y1 - y0 < 2 * d:  # (almost) no overlap with the image: nothing to filter
             return crop_images(image, center, scale, res=res, mode=mode)
         window = image[..., y0:y1, x0:x1]
-        small = F.interpolate(window, scale_factor=(1 / d, 1 / d), mode="bilinear", antialias=True,
-                              align_corners=False, recompute_scale_factor=False)
+        small = F.interpolate(
+            window,
+            scale_factor=(1 / d, 1 / d),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+            recompute_scale_factor=False,
+        )
         offset = center.new_tensor([[x0, y0]])
         return crop_images(small, (center - offset + 0.5) / d - 0.5, scale / d, res=res, mode=mode)
     return crop_images(image, center, scale, res=res, mode=mode)

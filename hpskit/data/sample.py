@@ -13,7 +13,7 @@ Joint set of ``kp2d`` / ``joints3d``: the first :data:`NUM_KEYPOINTS` = 24 SMPL-
 fill rows 0–21 from the SMPL joints of the same name and leave rows 22–23 at zero with confidence 0,
 because SMPL's joints 22–23 are the hands, not the jaw and eye.
 
-Example:
+Examples:
     >>> s = Sample.blank(dataset="demo", index=0)
     >>> s.img.shape, s.parts.dtype, s.has_depth
     (torch.Size([3, 224, 224]), torch.int64, False)
@@ -57,7 +57,13 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 FLAG_NAMES = (
-    "has_depth", "has_parts", "has_smplx", "has_smpl", "has_kp2d", "has_joints3d", "has_vertices",
+    "has_depth",
+    "has_parts",
+    "has_smplx",
+    "has_smpl",
+    "has_kp2d",
+    "has_joints3d",
+    "has_vertices",
     "has_transl",
 )
 _META = ("dataset", "index", "gender")
@@ -146,11 +152,24 @@ class Sample:
         """
         z = torch.zeros
         return cls(
-            img=z(3, res, res), bbox_info=z(3), K=z(3, 3), img_size=z(2), center=z(2), scale=z(()),
-            crop_to_img=z(2, 3), kp2d=z(NUM_KEYPOINTS, 3), joints3d=z(NUM_KEYPOINTS, 3),
-            pose_rotmat=z(NUM_BODY_JOINTS, 3, 3), smpl_pose_rotmat=z(24, 3, 3), betas=z(NUM_BETAS),
-            transl=z(3), vertices=None, depth=z(1, res, res), parts=z(res, res, dtype=torch.long),
-            dataset=dataset, index=index,
+            img=z(3, res, res),
+            bbox_info=z(3),
+            K=z(3, 3),
+            img_size=z(2),
+            center=z(2),
+            scale=z(()),
+            crop_to_img=z(2, 3),
+            kp2d=z(NUM_KEYPOINTS, 3),
+            joints3d=z(NUM_KEYPOINTS, 3),
+            pose_rotmat=z(NUM_BODY_JOINTS, 3, 3),
+            smpl_pose_rotmat=z(24, 3, 3),
+            betas=z(NUM_BETAS),
+            transl=z(3),
+            vertices=None,
+            depth=z(1, res, res),
+            parts=z(res, res, dtype=torch.long),
+            dataset=dataset,
+            index=index,
         )
 
     def validate(self) -> Sample:
@@ -165,10 +184,21 @@ class Sample:
         where = f"Sample[{self.dataset}:{self.index}]"
         res = self.img.shape[-1]
         spec = {
-            "img": (3, res, res), "bbox_info": (3,), "K": (3, 3), "img_size": (2,), "center": (2,),
-            "scale": (), "crop_to_img": (2, 3), "kp2d": (NUM_KEYPOINTS, 3), "joints3d": (NUM_KEYPOINTS, 3),
-            "pose_rotmat": (NUM_BODY_JOINTS, 3, 3), "smpl_pose_rotmat": (24, 3, 3), "betas": (NUM_BETAS,),
-            "transl": (3,), "depth": (1, res, res), "parts": (res, res),
+            "img": (3, res, res),
+            "bbox_info": (3,),
+            "K": (3, 3),
+            "img_size": (2,),
+            "center": (2,),
+            "scale": (),
+            "crop_to_img": (2, 3),
+            "kp2d": (NUM_KEYPOINTS, 3),
+            "joints3d": (NUM_KEYPOINTS, 3),
+            "pose_rotmat": (NUM_BODY_JOINTS, 3, 3),
+            "smpl_pose_rotmat": (24, 3, 3),
+            "betas": (NUM_BETAS,),
+            "transl": (3,),
+            "depth": (1, res, res),
+            "parts": (res, res),
         }
         if self.vertices is not None:
             spec["vertices"] = ("V", 3)
@@ -183,8 +213,10 @@ class Sample:
             elif not bool(torch.isfinite(t).all()):
                 raise ShapeError(f"{where}: `{name}` holds NaN or infinite values.")
         if self.has_vertices != (self.vertices is not None):
-            raise ShapeError(f"{where}: has_vertices={self.has_vertices} but vertices is "
-                             f"{'None' if self.vertices is None else 'set'}.")
+            raise ShapeError(
+                f"{where}: has_vertices={self.has_vertices} but vertices is "
+                f"{'None' if self.vertices is None else 'set'}."
+            )
         return self
 
 
@@ -238,8 +270,10 @@ class Batch:
 
     def pin_memory(self) -> Batch:
         """Pin every tensor (called by ``DataLoader(pin_memory=True)``)."""
-        kw = {f.name: (v.pin_memory() if isinstance(v := getattr(self, f.name), Tensor) else v)
-              for f in fields(self)}
+        kw = {
+            f.name: (v.pin_memory() if isinstance(v := getattr(self, f.name), Tensor) else v)
+            for f in fields(self)
+        }
         return Batch(**kw)
 
 
@@ -288,8 +322,10 @@ def collate_samples(samples: Sequence[Sample]) -> Batch:
             shape = vals[0].shape
             for s, v in zip(samples, vals):
                 if v.shape != shape:
-                    raise ShapeError(f"collate_samples: `{name}` of {s.dataset}:{s.index} has shape "
-                                     f"{tuple(v.shape)}, others {tuple(shape)}.")
+                    raise ShapeError(
+                        f"collate_samples: `{name}` of {s.dataset}:{s.index} has shape "
+                        f"{tuple(v.shape)}, others {tuple(shape)}."
+                    )
             kw[name] = torch.stack(vals)
     if kw["vertices"] is None:
         kw["has_vertices"] = torch.zeros(len(samples), dtype=torch.bool)

@@ -50,7 +50,10 @@ def marker_centroids(img: torch.Tensor, min_pixels: int = 2) -> np.ndarray:
 
 
 def to_crop(uv: np.ndarray, center, scale, res: int = 224) -> np.ndarray:
-    """Image px → crop px, written out here (pixel centres at integers): u' = res/(200 s)·(u − cx) + (res − 1)/2."""
+    """Image px → crop px, written out here (pixel centres at integers).
+
+    u' = res/(200 s)·(u − cx) + (res − 1)/2
+    """
     k = res / (200.0 * float(scale))
     return k * (np.asarray(uv, float) - np.asarray(center, float)) + (res - 1) / 2
 
@@ -61,3 +64,32 @@ def helpers():
     from types import SimpleNamespace
 
     return SimpleNamespace(unnormalize=unnormalize, marker_centroids=marker_centroids, to_crop=to_crop)
+
+
+@pytest.fixture(scope="session")
+def smplx_body():
+    """The licence-free stand-in SMPL-X body (what the BEDLAM/AGORA fixtures are posed with)."""
+    from hpskit.body import SMPLXBody
+
+    return SMPLXBody("standin")
+
+
+@pytest.fixture(scope="session")
+def bedlam_root(tmp_path_factory, smplx_body):
+    from hpskit.data.fixtures import write_bedlam
+
+    return write_bedlam(tmp_path_factory.mktemp("bedlam"), body_model=smplx_body)
+
+
+@pytest.fixture(scope="session")
+def bedlam(bedlam_root, smplx_body):
+    """The BEDLAM fixture loaded once with the stand-in body (depth, parts, vertices)."""
+    from hpskit.data import BEDLAM
+
+    return BEDLAM(bedlam_root, body_model=smplx_body)
+
+
+@pytest.fixture(scope="session")
+def bedlam_samples(bedlam):
+    """Every sample of the BEDLAM fixture, loaded once through a DataLoader (no batching)."""
+    return list(torch.utils.data.DataLoader(bedlam, batch_size=None, num_workers=0))

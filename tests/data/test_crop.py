@@ -27,14 +27,25 @@ def test_no_augmentation_is_identity():
 
 def test_jitter_distribution_and_determinism():
     cfg = CropConfig(scale_jitter=0.25)
-    draws = torch.tensor([float(sample_crop_box(torch.zeros(2), torch.tensor(1.0), cfg,
-                                                torch.Generator().manual_seed(i))[1]) for i in range(400)])
+    draws = torch.tensor(
+        [
+            float(
+                sample_crop_box(torch.zeros(2), torch.tensor(1.0), cfg, torch.Generator().manual_seed(i))[1]
+            )
+            for i in range(400)
+        ]
+    )
     assert draws.min() >= 0.75 and draws.max() <= 1.25
     # clip(1 + 0.25 N) hits each bound with probability P(|N| > 1) / 2 ≈ 0.159
-    assert 0.09 < float((draws == 0.75).float().mean()) < 0.23 and 0.09 < float((draws == 1.25).float().mean()) < 0.23
+    assert (
+        0.09 < float((draws == 0.75).float().mean()) < 0.23
+        and 0.09 < float((draws == 1.25).float().mean()) < 0.23
+    )
     g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
-    assert sample_crop_box(torch.zeros(2), torch.tensor(1.0), cfg, g1)[1] == sample_crop_box(
-        torch.zeros(2), torch.tensor(1.0), cfg, g2)[1]
+    assert (
+        sample_crop_box(torch.zeros(2), torch.tensor(1.0), cfg, g1)[1]
+        == sample_crop_box(torch.zeros(2), torch.tensor(1.0), cfg, g2)[1]
+    )
 
 
 def test_vertical_random_crop_stays_in_the_box():

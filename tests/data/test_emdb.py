@@ -39,8 +39,11 @@ def test_subset_good_frames_and_invalid_boxes(emdb_root):
         assert float(s.scale) == pytest.approx(1.2 * (box[2:] - box[:2]).max() / 200, rel=1e-5)
         np.testing.assert_allclose(s.kp2d[:22, :2].numpy(), d["kp2d"][f][:22], atol=1e-4)
         R = d["camera"]["extrinsics"][f][:3, :3]
-        np.testing.assert_allclose(s.pose_rotmat[0].numpy(),
-                                   R @ Rotation.from_rotvec(d["smpl"]["poses_root"][f]).as_matrix(), atol=1e-5)
+        np.testing.assert_allclose(
+            s.pose_rotmat[0].numpy(),
+            R @ Rotation.from_rotvec(d["smpl"]["poses_root"][f]).as_matrix(),
+            atol=1e-5,
+        )
     with pytest.raises(ConfigError, match="subset"):
         EMDB(emdb_root, subset="emdb3")
 
@@ -52,10 +55,14 @@ def test_body_in_camera_frame_with_smpl_bodies(emdb_root, toy_bodies):
     f = 0
     s = ds[0]
     assert s.has_transl and s.has_joints3d and s.has_vertices
-    pose_w = Rotation.from_rotvec(np.concatenate([d["smpl"]["poses_root"][f:f + 1],
-                                                  d["smpl"]["poses_body"][f].reshape(23, 3)])).as_matrix()
-    world = body(torch.tensor(pose_w, dtype=torch.float32)[None], torch.tensor(d["smpl"]["betas"]).float()[None],
-                 torch.tensor(d["smpl"]["trans"][f]).float()[None])
+    pose_w = Rotation.from_rotvec(
+        np.concatenate([d["smpl"]["poses_root"][f : f + 1], d["smpl"]["poses_body"][f].reshape(23, 3)])
+    ).as_matrix()
+    world = body(
+        torch.tensor(pose_w, dtype=torch.float32)[None],
+        torch.tensor(d["smpl"]["betas"]).float()[None],
+        torch.tensor(d["smpl"]["trans"][f]).float()[None],
+    )
     R, t = d["camera"]["extrinsics"][f][:3, :3], d["camera"]["extrinsics"][f][:3, 3]
     manual_v = world.vertices[0].numpy() @ R.T + t
     np.testing.assert_allclose(s.vertices.numpy(), manual_v, atol=1e-4)

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from hpskit.core import CorruptFileError, MissingFileError
-from hpskit.data.datasets import DATASET_URLS, dump_py2_pickle, load_data_pickle, read_exr_channel, write_exr_channel
+from hpskit.data.datasets import (
+    DATASET_URLS,
+    dump_py2_pickle,
+    load_data_pickle,
+    read_exr_channel,
+    write_exr_channel,
+)
 
 
 def test_exr_round_trip_is_a_real_zip_exr(tmp_path):
@@ -35,8 +41,14 @@ def test_exr_round_trip_is_a_real_zip_exr(tmp_path):
 
 
 def test_py2_pickle_bytes_and_round_trip(tmp_path):
-    obj = {"sequence": "s", "genders": ["m", "f"], "poses": [np.arange(6.0).reshape(2, 3)],
-           "campose_valid": [np.array([1, 0], np.uint8)], "n": 3, "K": np.eye(3, dtype=np.float32)}
+    obj = {
+        "sequence": "s",
+        "genders": ["m", "f"],
+        "poses": [np.arange(6.0).reshape(2, 3)],
+        "campose_valid": [np.array([1, 0], np.uint8)],
+        "n": 3,
+        "K": np.eye(3, dtype=np.float32),
+    }
     p = tmp_path / "seq.pkl"
     dump_py2_pickle(obj, p)
     raw = p.read_bytes()
@@ -56,7 +68,9 @@ def test_py2_pickle_bytes_and_round_trip(tmp_path):
 def test_python3_pickles_load(tmp_path, protocol):
     p = tmp_path / "x.pkl"
     with open(p, "wb") as fh:
-        pickle.dump({"a": np.arange(4, dtype=np.float32), "b": np.float64(2.5), "c": b"raw"}, fh, protocol=protocol)
+        pickle.dump(
+            {"a": np.arange(4, dtype=np.float32), "b": np.float64(2.5), "c": b"raw"}, fh, protocol=protocol
+        )
     d = load_data_pickle(p)
     assert d["a"].tolist() == [0, 1, 2, 3] and float(d["b"]) == 2.5
 

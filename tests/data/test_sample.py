@@ -44,7 +44,9 @@ def test_collate_stacks_and_fills_vertices():
     assert isinstance(batch, Batch) and len(batch) == 2
     assert batch.vertices.shape == (2, 5, 3) and batch.vertices[1].abs().sum() == 0
     assert batch.has_vertices.tolist() == [True, False] and batch.has_depth.tolist() == [True, False]
-    assert batch.index.tolist() == [0, 1] and batch.dataset == ["a", "b"] and batch.gender == ["male", "neutral"]
+    assert (
+        batch.index.tolist() == [0, 1] and batch.dataset == ["a", "b"] and batch.gender == ["male", "neutral"]
+    )
     assert batch.parts.dtype == torch.long and batch.scale.shape == (2,)
     moved = batch.to("cpu")
     assert moved.img.data_ptr() == batch.img.data_ptr() and moved.dataset == batch.dataset

@@ -83,8 +83,13 @@ def pad_betas(betas: np.ndarray, n: int = NUM_BETAS) -> np.ndarray:
     return np.concatenate([betas, np.zeros(betas.shape[:-1] + (n - k,), np.float32)], axis=-1)
 
 
-def check_records(center: np.ndarray, scale: np.ndarray, img_wh: np.ndarray,
-                  arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, Counter]:
+def check_records(
+    center: np.ndarray,
+    scale: np.ndarray,
+    img_wh: np.ndarray,
+    arrays: dict[str, np.ndarray],
+    known_bad: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, Counter]:
     """Vectorised validity test of N records.
 
     A record is bad if any of its numbers is NaN/inf, its scale is not positive, or its box
@@ -95,6 +100,7 @@ def check_records(center: np.ndarray, scale: np.ndarray, img_wh: np.ndarray,
         scale: Box scales, shape (N,).
         img_wh: Image sizes (W, H), shape (N, 2).
         arrays: Further per-record arrays (first axis N) that must be finite, by name.
+        known_bad: Records a dataset already knows to be bad, (N,) bool by reason; counted first.
 
     Returns:
         ``(valid (N,) bool, reasons Counter)`` where each bad record counts once, under its first reason.
@@ -109,6 +115,8 @@ def check_records(center: np.ndarray, scale: np.ndarray, img_wh: np.ndarray,
             reasons[reason] += int(new.sum())
             valid[new] = False
 
+    for reason, bad in (known_bad or {}).items():
+        flag(np.asarray(bad, bool), reason)
     for name, arr in {"center": center, "scale": scale, **arrays}.items():
         a = np.asarray(arr)
         if a.dtype.kind == "f":
@@ -138,8 +146,9 @@ class RealDataset(torch.utils.data.Dataset):
 
     name = "dataset"
 
-    def __init__(self, crop: CropConfig | None = None, seed: int | None = None,
-                 body_targets: Callable | None = None):
+    def __init__(
+        self, crop: CropConfig | None = None, seed: int | None = None, body_targets: Callable | None = None
+    ):
         self.crop = crop if crop is not None else CropConfig()
         self.seed = seed
         self.epoch = 0
@@ -155,8 +164,13 @@ class RealDataset(torch.utils.data.Dataset):
         self._rows = np.flatnonzero(valid).astype(np.int64)
         self.skipped.update(reasons)
         if reasons:
-            logger.warning("%s: left out %d of %d records: %s", self.name, sum(reasons.values()), num_records,
-                           ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())))
+            logger.warning(
+                "%s: left out %d of %d records: %s",
+                self.name,
+                sum(reasons.values()),
+                num_records,
+                ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())),
+            )
 
     def summary(self) -> str:
         """One line: records kept and left out, by reason."""
@@ -197,9 +211,15 @@ class RealDataset(torch.utils.data.Dataset):
                 self.skipped[e.reason] += 1
                 if e.reason not in self._warned:
                     self._warned.add(e.reason)
-                    logger.warning("%s: skipping record %d (%s); using the next one. See .skipped for counts.",
-                                   self.name, j, e.reason)
-        raise CorruptFileError(f"{self.name}: 16 consecutive records from index {index} are bad (last: {last}).")
+                    logger.warning(
+                        "%s: skipping record %d (%s); using the next one. See .skipped for counts.",
+                        self.name,
+                        j,
+                        e.reason,
+                    )
+        raise CorruptFileError(
+            f"{self.name}: 16 consecutive records from index {index} are bad (last: {last})."
+        )
 
     # ------------------------------------------------------------------ frame → sample
     def _build(self, f: FrameData, index: int) -> Sample:
@@ -207,8 +227,12 @@ class RealDataset(torch.utils.data.Dataset):
         res = cfg.res
         s = Sample.blank(dataset=self.name, index=index, res=res)
         gen = self._generator(index) if cfg.augments else None
-        center, scale = sample_crop_box(torch.as_tensor(f.center, dtype=torch.float32),
-                                        torch.as_tensor(f.scale, dtype=torch.float32), cfg, gen)
+        center, scale = sample_crop_box(
+            torch.as_tensor(f.center, dtype=torch.float32),
+            torch.as_tensor(f.scale, dtype=torch.float32),
+            cfg,
+            gen,
+        )
         H, W = f.image.shape[:2]
         K = torch.as_tensor(f.K, dtype=torch.float32)
         c1, s1 = center[None], scale.reshape(1)

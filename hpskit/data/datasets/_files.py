@@ -42,7 +42,9 @@ def missing_file_error(dataset: str, what: str, path: str | os.PathLike, hint: s
     if hint:
         msg += f" {hint}"
     if url:
-        msg += f" {dataset} is licence-gated: register and download it at {url}, then pass its folder as `root`."
+        msg += (
+            f" {dataset} is licence-gated: register and download it at {url}, then pass its folder as `root`."
+        )
     return MissingFileError(msg)
 
 
@@ -150,7 +152,8 @@ def read_exr_channel(path: Path, dataset: str = "BEDLAM", channel: str = "Depth"
             chans = f.channels()
             if channel not in chans:
                 raise CorruptFileError(
-                    f"{dataset}: EXR '{path}' has no channel {channel!r}; it has {sorted(chans)}.")
+                    f"{dataset}: EXR '{path}' has no channel {channel!r}; it has {sorted(chans)}."
+                )
             return np.asarray(chans[channel].pixels, dtype=np.float32)
     except CorruptFileError:
         raise

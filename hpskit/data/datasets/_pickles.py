@@ -38,7 +38,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         self._source = source
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: D102 - pickle API
-        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in ("_reconstruct", "scalar"):
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in (
+            "_reconstruct",
+            "scalar",
+        ):
             return getattr(_np_core().multiarray, name)
         if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
             return _np_core().numeric._frombuffer
@@ -68,7 +71,7 @@ def load_data_pickle(path: str | os.PathLike) -> Any:
     Raises:
         CorruptFileError: If the file needs another class, or is truncated / not a pickle.
 
-    Example:
+    Examples:
         >>> import io, tempfile, numpy as np
         >>> p = Path(tempfile.mkdtemp()) / "seq.pkl"
         >>> dump_py2_pickle({"genders": ["m"], "trans": [np.zeros((2, 3))]}, p)
@@ -82,8 +85,17 @@ def load_data_pickle(path: str | os.PathLike) -> Any:
             return _NumpyOnlyUnpickler(fh, str(path)).load()
     except CorruptFileError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeDecodeError, struct.error) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        struct.error,
+    ) as e:
         raise CorruptFileError(
             f"Cannot read '{path}' as a pickle ({type(e).__name__}: {e}); the file is probably truncated. "
             "Download it again."

@@ -21,8 +21,15 @@ from ._base import FrameData, RealDataset, check_records, pad_betas
 from ._files import image_size, load_npz, read_rgb, require_dir
 
 __all__ = [
-    "gender_name", "smpl_to_camera", "transl_to_camera", "smpl_kp24", "boxes_from_points", "aa_to_rotmat",
-    "check_bodies", "SMPLNpzDataset", "MIN_VISIBLE_JOINTS",
+    "gender_name",
+    "smpl_to_camera",
+    "transl_to_camera",
+    "smpl_kp24",
+    "boxes_from_points",
+    "aa_to_rotmat",
+    "check_bodies",
+    "SMPLNpzDataset",
+    "MIN_VISIBLE_JOINTS",
 ]
 
 MIN_VISIBLE_JOINTS = 6
@@ -49,7 +56,9 @@ def smpl_to_camera(pose_rotmat: np.ndarray, R_c: np.ndarray) -> np.ndarray:
     return out
 
 
-def transl_to_camera(trans: np.ndarray, pelvis_rest: np.ndarray, R_c: np.ndarray, t_c: np.ndarray) -> np.ndarray:
+def transl_to_camera(
+    trans: np.ndarray, pelvis_rest: np.ndarray, R_c: np.ndarray, t_c: np.ndarray
+) -> np.ndarray:
     """The body-model translation that puts the posed body in the camera frame.
 
     A body posed with ``trans`` has its pelvis at ``J0 + trans`` (J0 = rest-pose pelvis, which depends on
@@ -112,8 +121,10 @@ def check_bodies(bodies: Mapping[str, nn.Module] | None, genders, where: str) ->
         return
     missing = sorted(set(genders) - set(bodies))
     if missing:
-        raise ConfigError(f"{where}: `smpl_bodies` has no model for gender(s) {missing}; pass a mapping with keys "
-                          f"{sorted(set(genders))} (e.g. {{'male': SMPLBody(gender='male'), ...}}).")
+        raise ConfigError(
+            f"{where}: `smpl_bodies` has no model for gender(s) {missing}; pass a mapping with keys "
+            f"{sorted(set(genders))} (e.g. {{'male': SMPLBody(gender='male'), ...}})."
+        )
 
 
 class SMPLNpzDataset(RealDataset):
@@ -129,20 +140,32 @@ class SMPLNpzDataset(RealDataset):
     pose_key = "pose_cam"
     betas_key = "shape"
 
-    def __init__(self, npz: str | os.PathLike, image_root: str | os.PathLike, *, crop: CropConfig | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        npz: str | os.PathLike,
+        image_root: str | os.PathLike,
+        *,
+        crop: CropConfig | None = None,
+        seed: int | None = None,
+    ):
         super().__init__(crop=crop, seed=seed)
         self.npz = Path(npz)
         self.image_root = require_dir(self.name, "image root", Path(image_root))
-        data = load_npz(self.npz, self.name, ("imgname", "center", "scale", self.pose_key, self.betas_key, "gender"),
-                        "evaluation npz")
+        data = load_npz(
+            self.npz,
+            self.name,
+            ("imgname", "center", "scale", self.pose_key, self.betas_key, "gender"),
+            "evaluation npz",
+        )
         n = len(data["imgname"])
         self._imgname = [x.decode() if isinstance(x, bytes) else str(x) for x in data["imgname"].tolist()]
         self._center = data["center"].astype(np.float32).reshape(n, 2)
         self._scale = data["scale"].astype(np.float32).reshape(n, -1)[:, 0]
         self._pose = data[self.pose_key].astype(np.float32).reshape(n, -1)
         if self._pose.shape[1] < 72:
-            raise ConfigError(f"{self.name}: `{self.pose_key}` needs 72 values per row; got {self._pose.shape[1]}.")
+            raise ConfigError(
+                f"{self.name}: `{self.pose_key}` needs 72 values per row; got {self._pose.shape[1]}."
+            )
         self._betas = pad_betas(data[self.betas_key].reshape(n, -1))
         self._gender = [gender_name(g) for g in data["gender"].tolist()]
         sizes: dict[Path, tuple[int, int]] = {}
@@ -153,7 +176,9 @@ class SMPLNpzDataset(RealDataset):
                 sizes[folder] = image_size(self.image_root / name, self.name)
             wh[i] = sizes[folder]
         self._wh = wh
-        valid, reasons = check_records(self._center, self._scale, wh, {"pose": self._pose, "betas": self._betas})
+        valid, reasons = check_records(
+            self._center, self._scale, wh, {"pose": self._pose, "betas": self._betas}
+        )
         self._set_records(n, valid, reasons)
 
     def _load_frame(self, r: int) -> FrameData:
@@ -161,5 +186,12 @@ class SMPLNpzDataset(RealDataset):
         H, W = img.shape[:2]
         f = float(np.hypot(W, H))
         K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]], np.float32)
-        return FrameData(image=img, K=K, center=self._center[r], scale=float(self._scale[r]),
-                         gender=self._gender[r], smpl_pose=aa_to_rotmat(self._pose[r, :72]), betas=self._betas[r])
+        return FrameData(
+            image=img,
+            K=K,
+            center=self._center[r],
+            scale=float(self._scale[r]),
+            gender=self._gender[r],
+            smpl_pose=aa_to_rotmat(self._pose[r, :72]),
+            betas=self._betas[r],
+        )

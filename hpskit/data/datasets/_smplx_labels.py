@@ -48,8 +48,12 @@ class SMPLXTargets:
         render_parts: Whether to render part labels at all.
     """
 
-    def __init__(self, body_model: nn.Module | str | os.PathLike, vertex_parts: Tensor | str | os.PathLike | None = None,
-                 render_parts: bool = True):
+    def __init__(
+        self,
+        body_model: nn.Module | str | os.PathLike,
+        vertex_parts: Tensor | str | os.PathLike | None = None,
+        render_parts: bool = True,
+    ):
         if isinstance(body_model, (str, os.PathLike)):
             body_model = SMPLXBody(body_model)
         self.body = body_model
@@ -61,25 +65,40 @@ class SMPLXTargets:
             vertex_parts = load_part_segm_json(vertex_parts, num_vertices=nv)
         vertex_parts = torch.as_tensor(vertex_parts, dtype=torch.long)
         if vertex_parts.shape != (nv,):
-            raise ConfigError(f"SMPLXTargets: `vertex_parts` must have shape ({nv},) for this body; got "
-                              f"{tuple(vertex_parts.shape)}.")
+            raise ConfigError(
+                f"SMPLXTargets: `vertex_parts` must have shape ({nv},) for this body; got "
+                f"{tuple(vertex_parts.shape)}."
+            )
         self.vertex_parts = vertex_parts
 
     @torch.no_grad()
     def __call__(self, frame: FrameData, s: Sample, K_crop: Tensor) -> None:
         pose = torch.as_tensor(frame.smplx_pose, dtype=torch.float32)[None]
         nb = int(getattr(self.body, "num_betas", 11))
-        out = self.body(global_orient=pose[:, 0:1], body_pose=pose[:, 1:22], betas=s.betas[None, :nb],
-                        jaw_pose=pose[:, 22:23], leye_pose=pose[:, 23:24], reye_pose=pose[:, 24:25],
-                        left_hand_pose=pose[:, 25:40], right_hand_pose=pose[:, 40:55], transl=s.transl[None])
+        out = self.body(
+            global_orient=pose[:, 0:1],
+            body_pose=pose[:, 1:22],
+            betas=s.betas[None, :nb],
+            jaw_pose=pose[:, 22:23],
+            leye_pose=pose[:, 23:24],
+            reye_pose=pose[:, 24:25],
+            left_hand_pose=pose[:, 25:40],
+            right_hand_pose=pose[:, 40:55],
+            transl=s.transl[None],
+        )
         s.vertices = out.vertices[0].float()
         s.has_vertices = True
         s.joints3d = out.joints[0, :NUM_KEYPOINTS].float()
         s.has_joints3d = True
         if self.render_parts:
             res = s.parts.shape[-1]
-            parts = render_part_labels(out.vertices, self.body.faces, K_crop[None].to(out.vertices.dtype),
-                                       (res, res), self.vertex_parts)[0]
+            parts = render_part_labels(
+                out.vertices,
+                self.body.faces,
+                K_crop[None].to(out.vertices.dtype),
+                (res, res),
+                self.vertex_parts,
+            )[0]
             s.parts = parts.long()
             s.has_parts = bool(parts.any())
 
@@ -103,12 +122,15 @@ class SMPLXLabelDataset(RealDataset):
         """Camera-frame SMPL-X translation: ``trans_cam + cam_ext[:3, 3]`` (formats.md §4.3)."""
         return data["trans_cam"] + data["cam_ext"][:, :3, 3]
 
-    def _read_label_files(self, files: Sequence[Path], crop_percent: float, extra_keys: Sequence[str] = ()) -> None:
+    def _read_label_files(
+        self, files: Sequence[Path], crop_percent: float, extra_keys: Sequence[str] = ()
+    ) -> None:
         """Read and concatenate label files, keep the first ``crop_percent`` of each, validate rows."""
         if not 0 < crop_percent <= 1:
             raise ConfigError(f"{self.name}: `crop_percent` must be in (0, 1]; got {crop_percent!r}.")
-        cols: dict[str, list] = {k: [] for k in ("imgname", "center", "scale", "pose", "betas", "kp2d", "K",
-                                                 "transl", "file")}
+        cols: dict[str, list] = {
+            k: [] for k in ("imgname", "center", "scale", "pose", "betas", "kp2d", "K", "transl", "file")
+        }
         for fi, path in enumerate(files):
             data = load_npz(path, self.name, LABEL_KEYS + tuple(extra_keys))
             n = len(data["imgname"])
@@ -130,9 +152,17 @@ class SMPLXLabelDataset(RealDataset):
             raise ConfigError(f"{self.name}: `pose_cam` needs ≥ 66 values per row; got {c['pose'].shape[1]}.")
         img_wh = 2.0 * c["K"][:, :2, 2] if n else np.zeros((0, 2))  # principal point = image centre (§4.3)
         valid, reasons = check_records(
-            c["center"], c["scale"], img_wh,
-            {"pose_cam": c["pose"], "shape": c["betas"], "gtkps": c["kp2d"], "cam_int": c["K"],
-             "translation": c["transl"]})
+            c["center"],
+            c["scale"],
+            img_wh,
+            {
+                "pose_cam": c["pose"],
+                "shape": c["betas"],
+                "gtkps": c["kp2d"],
+                "cam_int": c["K"],
+                "translation": c["transl"],
+            },
+        )
         self._set_records(n, valid, reasons)
 
     # ------------------------------------------------------------------ per record
@@ -151,7 +181,15 @@ class SMPLXLabelDataset(RealDataset):
         pose = np.concatenate([pose, np.zeros(165 - pose.shape[0], np.float32)])
         rot = axis_angle_to_rotmat(torch.from_numpy(pose).view(55, 3)).numpy()
         frame = FrameData(
-            image=self._read_image(r), K=c["K"][r], center=c["center"][r], scale=float(c["scale"][r]),
-            gender="neutral", kp2d=c["kp2d"][r], smplx_pose=rot, betas=c["betas"][r], transl=c["transl"][r])
+            image=self._read_image(r),
+            K=c["K"][r],
+            center=c["center"][r],
+            scale=float(c["scale"][r]),
+            gender="neutral",
+            kp2d=c["kp2d"][r],
+            smplx_pose=rot,
+            betas=c["betas"][r],
+            transl=c["transl"][r],
+        )
         self._extra_frame(r, frame)
         return frame

@@ -63,21 +63,39 @@ class AGORA(SMPLXLabelDataset):
 
     name = "AGORA"
 
-    def __init__(self, root: str | os.PathLike, files: Sequence[str] = ("agora-bfh", "agora-body"), *,
-                 crop: CropConfig | None = None, crop_percent: float = 1.0,
-                 body_model: nn.Module | str | os.PathLike | None = None,
-                 vertex_parts: Tensor | str | os.PathLike | None = None, parts: bool = True,
-                 seed: int | None = None, layout: AGORALayout | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        files: Sequence[str] = ("agora-bfh", "agora-body"),
+        *,
+        crop: CropConfig | None = None,
+        crop_percent: float = 1.0,
+        body_model: nn.Module | str | os.PathLike | None = None,
+        vertex_parts: Tensor | str | os.PathLike | None = None,
+        parts: bool = True,
+        seed: int | None = None,
+        layout: AGORALayout | None = None,
+    ):
         super().__init__(crop=crop, seed=seed, body_model=body_model, vertex_parts=vertex_parts, parts=parts)
         self.root = Path(root)
         self.layout = layout or AGORALayout()
         require_dir(self.name, "dataset root", self.root)
         label_dir = self.root / self.layout.labels
-        paths = [require_file(self.name, f"label file {f}.npz", label_dir / f"{f}.npz",
-                              "BEDLAM's training labels (all_npz_12_training.zip) include the AGORA files.")
-                 for f in files]
-        self.image_dir = require_dir(self.name, "image folder", self.root / self.layout.images,
-                                     "Unpack the 1280×720 AGORA images (agora_images.tar) there.")
+        paths = [
+            require_file(
+                self.name,
+                f"label file {f}.npz",
+                label_dir / f"{f}.npz",
+                "BEDLAM's training labels (all_npz_12_training.zip) include the AGORA files.",
+            )
+            for f in files
+        ]
+        self.image_dir = require_dir(
+            self.name,
+            "image folder",
+            self.root / self.layout.images,
+            "Unpack the 1280×720 AGORA images (agora_images.tar) there.",
+        )
         self.files = list(files)
         self._read_label_files(paths, crop_percent)
 
@@ -85,8 +103,11 @@ class AGORA(SMPLXLabelDataset):
         t = data["cam_ext"][:, :3, 3]
         if "trans_cam" in data:
             return data["trans_cam"] + t
-        logger.info("AGORA: %s has no `trans_cam`; using cam_ext[:3, 3] as the full camera-frame "
-                    "translation (the public processing script's layout).", path)
+        logger.info(
+            "AGORA: %s has no `trans_cam`; using cam_ext[:3, 3] as the full camera-frame "
+            "translation (the public processing script's layout).",
+            path,
+        )
         return t
 
     def _read_image(self, r: int) -> np.ndarray:

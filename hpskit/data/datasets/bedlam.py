@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor, nn
 
+from hpskit.core import ConfigError
+
 from ..crop import CropConfig
 from ._base import FrameData, SkipRecord
 from ._files import missing_file_error, read_exr_channel, read_mask, read_rgb, require_dir
@@ -75,7 +77,7 @@ def normalize_depth_percentile(depth: np.ndarray, mask: np.ndarray) -> np.ndarra
     Returns:
         Normalised depth, shape (H, W), float32.
 
-    Example:
+    Examples:
         >>> d = np.array([[100.0, 200.0], [300.0, 400.0]])
         >>> normalize_depth_percentile(d, d > 0).astype(float).round(3).tolist()
         [[0.05, 0.383], [0.717, 1.0]]
@@ -93,8 +95,9 @@ def normalize_depth_percentile(depth: np.ndarray, mask: np.ndarray) -> np.ndarra
 _ACTOR = re.compile(r"_(\d+)_(body|clothing)\.png$")
 
 
-def select_person_mask(mask_dir: Path, stem: str, kp2d: np.ndarray, rotate: bool,
-                       dataset: str = "BEDLAM") -> tuple[np.ndarray, str]:
+def select_person_mask(
+    mask_dir: Path, stem: str, kp2d: np.ndarray, rotate: bool, dataset: str = "BEDLAM"
+) -> tuple[np.ndarray, str]:
     """The mask of the person a label row describes (formats.md §4.6).
 
     Every actor ``NN`` with ``<stem>_NN_body.png`` and/or ``<stem>_NN_clothing.png`` gets the union of
@@ -167,25 +170,38 @@ class BEDLAM(SMPLXLabelDataset):
         MissingFileError: If the root, the labels folder, a label file or a scene folder is missing.
         CorruptFileError: If a label file is unreadable or lacks a key.
 
-    Example:
+    Examples:
         >>> from hpskit.data.fixtures import write_bedlam  # doctest: +SKIP
         >>> ds = BEDLAM(write_bedlam(tmp_path), body_model="standin")  # doctest: +SKIP
     """
 
     name = "BEDLAM"
 
-    def __init__(self, root: str | os.PathLike, scenes: Sequence[str] | None = None, *,
-                 crop: CropConfig | None = None, crop_percent: float = 0.8, depth: bool = True,
-                 body_model: nn.Module | str | os.PathLike | None = None,
-                 vertex_parts: Tensor | str | os.PathLike | None = None, parts: bool = True,
-                 seed: int | None = None, layout: BEDLAMLayout | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        scenes: Sequence[str] | None = None,
+        *,
+        crop: CropConfig | None = None,
+        crop_percent: float = 0.8,
+        depth: bool = True,
+        body_model: nn.Module | str | os.PathLike | None = None,
+        vertex_parts: Tensor | str | os.PathLike | None = None,
+        parts: bool = True,
+        seed: int | None = None,
+        layout: BEDLAMLayout | None = None,
+    ):
         super().__init__(crop=crop, seed=seed, body_model=body_model, vertex_parts=vertex_parts, parts=parts)
         self.root = Path(root)
         self.layout = layout or BEDLAMLayout()
         self.load_depth = depth
         require_dir(self.name, "dataset root", self.root)
-        labels = require_dir(self.name, "label folder", self.root / self.layout.labels,
-                             "Unpack the training labels (all_npz_12_training.zip) there.")
+        labels = require_dir(
+            self.name,
+            "label folder",
+            self.root / self.layout.labels,
+            "Unpack the training labels (all_npz_12_training.zip) there.",
+        )
         if scenes is None:
             scenes = sorted(p.stem for p in labels.glob("*.npz"))
             if not scenes:
@@ -193,12 +209,24 @@ class BEDLAM(SMPLXLabelDataset):
         self.scenes = list(scenes)
         for s in self.scenes:
             b = _scene_base(s)
-            require_dir(self.name, f"image folder of scene {s!r}", self.root / self.layout.images.format(scene=s, base=b))
+            require_dir(
+                self.name,
+                f"image folder of scene {s!r}",
+                self.root / self.layout.images.format(scene=s, base=b),
+            )
             if depth:
-                require_dir(self.name, f"depth folder of scene {s!r}", self.root / self.layout.depth.format(scene=s, base=b),
-                            "Download the depth maps, or pass depth=False.")
-                require_dir(self.name, f"mask folder of scene {s!r}", self.root / self.layout.masks.format(scene=s, base=b),
-                            "Download the masks, or pass depth=False.")
+                require_dir(
+                    self.name,
+                    f"depth folder of scene {s!r}",
+                    self.root / self.layout.depth.format(scene=s, base=b),
+                    "Download the depth maps, or pass depth=False.",
+                )
+                require_dir(
+                    self.name,
+                    f"mask folder of scene {s!r}",
+                    self.root / self.layout.masks.format(scene=s, base=b),
+                    "Download the masks, or pass depth=False.",
+                )
         self._closeup = np.array(["closeup" in s for s in self.scenes], bool)
         self._read_label_files([labels / f"{s}.npz" for s in self.scenes], crop_percent)
 
@@ -224,7 +252,9 @@ class BEDLAM(SMPLXLabelDataset):
         rel = Path(str(self._cols["imgname"][r]))
         stem = rel.name[: -len(rel.suffix)] if rel.suffix else rel.name
         closeup = bool(self._closeup[self._cols["file"][r]])
-        depth_path = self.root / self.layout.depth.format(scene=scene, base=base) / rel.parent / f"{stem}_depth.exr"
+        depth_path = (
+            self.root / self.layout.depth.format(scene=scene, base=base) / rel.parent / f"{stem}_depth.exr"
+        )
         depth = read_exr_channel(depth_path, self.name, "Depth")
         if closeup:
             depth = rotate_clockwise(depth)
@@ -236,11 +266,22 @@ class BEDLAM(SMPLXLabelDataset):
             raise SkipRecord("empty person mask")
         frame.depth = normalize_depth_percentile(depth, mask)
 
+    def depth_map(self, index: int) -> np.ndarray:
+        """The full-frame normalised depth (H, W) of sample ``index``, before cropping (for inspection).
+
+        Raises:
+            ConfigError: If the dataset was built with ``depth=False``.
+        """
+        if not self.load_depth:
+            raise ConfigError("BEDLAM.depth_map: this dataset was built with depth=False.")
+        return self._load_frame(int(self._rows[index])).depth
+
     def person_mask(self, index: int) -> np.ndarray:
         """The person mask (H, W) bool that sample ``index``'s depth map is built from (for inspection)."""
         r = int(self._rows[index])
         scene, base = self._scene(r)
         rel = Path(str(self._cols["imgname"][r]))
         mask_dir = self.root / self.layout.masks.format(scene=scene, base=base) / rel.parent
-        return select_person_mask(mask_dir, rel.stem, self._cols["kp2d"][r],
-                                  bool(self._closeup[self._cols["file"][r]]), self.name)[0]
+        return select_person_mask(
+            mask_dir, rel.stem, self._cols["kp2d"][r], bool(self._closeup[self._cols["file"][r]]), self.name
+        )[0]

@@ -66,9 +66,17 @@ class EMDB(RealDataset):
 
     name = "EMDB"
 
-    def __init__(self, root: str | os.PathLike, subset: str | None = "emdb1", *, crop: CropConfig | None = None,
-                 focal: str = "gt", box_rescale: float = 1.2, smpl_bodies: Mapping[str, nn.Module] | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        subset: str | None = "emdb1",
+        *,
+        crop: CropConfig | None = None,
+        focal: str = "gt",
+        box_rescale: float = 1.2,
+        smpl_bodies: Mapping[str, nn.Module] | None = None,
+        seed: int | None = None,
+    ):
         super().__init__(crop=crop, seed=seed)
         if focal not in ("gt", "diagonal"):
             raise ConfigError(f"EMDB: `focal` must be 'gt' or 'diagonal'; got {focal!r}.")
@@ -86,7 +94,9 @@ class EMDB(RealDataset):
             d = load_data_pickle(path)
             if not isinstance(d, dict) or any(k not in d for k in EMDB_KEYS):
                 have = sorted(d) if isinstance(d, dict) else type(d).__name__
-                raise CorruptFileError(f"EMDB: '{path}' must be a dict with keys {list(EMDB_KEYS)}; it has {have}.")
+                raise CorruptFileError(
+                    f"EMDB: '{path}' must be a dict with keys {list(EMDB_KEYS)}; it has {have}."
+                )
             if subset is not None and not bool(d.get(subset, False)):
                 continue
             seq = self._parse(path, d)
@@ -107,12 +117,14 @@ class EMDB(RealDataset):
             raise missing_file_error(self.name, f"sequences of subset {subset!r}", self.root)
         self._rec = {k: np.concatenate(v) for k, v in rec.items()}
         check_bodies(smpl_bodies, {s["gender"] for s in self.sequences}, "EMDB")
-        valid, reasons = check_records(self._rec["center"].astype(np.float32), self._rec["scale"].astype(np.float32),
-                                       self._rec["wh"], {})
-        bad = self._rec["bad_box"] & valid
-        if bad.any():
-            reasons["invalid bbox"] += int(bad.sum())
-            valid &= ~bad
+        rec = self._rec
+        valid, reasons = check_records(
+            rec["center"].astype(np.float32),
+            rec["scale"].astype(np.float32),
+            rec["wh"],
+            {},
+            {"invalid bbox": rec["bad_box"]},
+        )
         self._set_records(len(valid), valid, reasons)
 
     def _parse(self, path: Path, d: dict) -> dict:
@@ -120,7 +132,9 @@ class EMDB(RealDataset):
         n = int(d["n_frames"])
         inv = d["bboxes"].get("invalid_idxs", [])
         return {
-            "dir": path.parent, "gender": gender_name(d["gender"]), "name": str(d["name"]),
+            "dir": path.parent,
+            "gender": gender_name(d["gender"]),
+            "name": str(d["name"]),
             "good": np.asarray(d["good_frames_mask"]).astype(bool).reshape(n),
             "K": np.asarray(cam["intrinsics"], np.float32).reshape(3, 3),
             "ext": np.asarray(cam["extrinsics"], np.float32).reshape(n, 4, 4),
@@ -146,15 +160,25 @@ class EMDB(RealDataset):
             fd = float(np.hypot(W, H))
             K = np.array([[fd, 0, W / 2], [0, fd, H / 2], [0, 0, 1]], np.float32)
         pose_world = aa_to_rotmat(np.concatenate([seq["root"][f], seq["body"][f]]))
-        frame = FrameData(image=img, K=K, center=self._rec["center"][r].astype(np.float32),
-                          scale=float(self._rec["scale"][r]), gender=seq["gender"], kp2d=smpl_kp24(seq["kp2d"][f]),
-                          smpl_pose=smpl_to_camera(pose_world, R_c), betas=pad_betas(seq["betas"]))
+        frame = FrameData(
+            image=img,
+            K=K,
+            center=self._rec["center"][r].astype(np.float32),
+            scale=float(self._rec["scale"][r]),
+            gender=seq["gender"],
+            kp2d=smpl_kp24(seq["kp2d"][f]),
+            smpl_pose=smpl_to_camera(pose_world, R_c),
+            betas=pad_betas(seq["betas"]),
+        )
         if self.smpl_bodies is not None:
             body = self.smpl_bodies[seq["gender"]]
             trans = seq["trans"][f]
             with torch.no_grad():
-                out = body(torch.from_numpy(pose_world)[None], torch.from_numpy(seq["betas"])[None],
-                           torch.from_numpy(trans)[None])
+                out = body(
+                    torch.from_numpy(pose_world)[None],
+                    torch.from_numpy(seq["betas"])[None],
+                    torch.from_numpy(trans)[None],
+                )
             joints = out.joints[0].float().numpy()
             frame.transl = transl_to_camera(trans, joints[0] - trans, R_c, t_c)
             frame.joints3d = smpl_kp24(joints @ R_c.T + t_c)
@@ -163,7 +187,7 @@ class EMDB(RealDataset):
 
 
 class EMDBNpz(SMPLNpzDataset):
-    """EMDB from the parsed evaluation npz the D-PoSE authors read (``emdb/emdb_for_hmr2.npz``, formats.md §6.4).
+    """EMDB from the parsed evaluation npz the D-PoSE authors read (``emdb/emdb_for_hmr2.npz``).
 
     Keys read: ``imgname`` (relative to ``image_root``), ``center``, ``scale`` (one number per row),
     ``body_pose`` (N, 72) SMPL axis-angle (root in the camera frame), ``betas`` (N, 10) and ``gender``

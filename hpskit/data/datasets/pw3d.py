@@ -32,6 +32,7 @@ from ._base import FrameData, RealDataset, check_records, pad_betas
 from ._files import image_size, missing_file_error, read_rgb, require_dir
 from ._pickles import load_data_pickle
 from ._smpl_common import (
+    MIN_VISIBLE_JOINTS,
     SMPLNpzDataset,
     aa_to_rotmat,
     boxes_from_points,
@@ -44,7 +45,16 @@ from ._smpl_common import (
 
 __all__ = ["ThreeDPW", "ThreeDPWNpz", "PW3D_KEYS"]
 
-PW3D_KEYS = ("betas", "poses", "trans", "genders", "cam_poses", "cam_intrinsics", "campose_valid", "jointPositions")
+PW3D_KEYS = (
+    "betas",
+    "poses",
+    "trans",
+    "genders",
+    "cam_poses",
+    "cam_intrinsics",
+    "campose_valid",
+    "jointPositions",
+)
 """Keys a 3DPW sequence file must hold for :class:`ThreeDPW`."""
 
 
@@ -69,15 +79,25 @@ class ThreeDPW(RealDataset):
 
     name = "3DPW"
 
-    def __init__(self, root: str | os.PathLike, split: str = "test", *, crop: CropConfig | None = None,
-                 focal: str = "gt", box_rescale: float = 1.2, smpl_bodies: Mapping[str, nn.Module] | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "test",
+        *,
+        crop: CropConfig | None = None,
+        focal: str = "gt",
+        box_rescale: float = 1.2,
+        smpl_bodies: Mapping[str, nn.Module] | None = None,
+        seed: int | None = None,
+    ):
         super().__init__(crop=crop, seed=seed)
         if focal not in ("gt", "diagonal"):
             raise ConfigError(f"ThreeDPW: `focal` must be 'gt' or 'diagonal'; got {focal!r}.")
         self.root, self.split, self.focal, self.smpl_bodies = Path(root), split, focal, smpl_bodies
         require_dir(self.name, "dataset root", self.root)
-        seq_dir = require_dir(self.name, f"sequence folder of split {split!r}", self.root / "sequenceFiles" / split)
+        seq_dir = require_dir(
+            self.name, f"sequence folder of split {split!r}", self.root / "sequenceFiles" / split
+        )
         files = sorted(seq_dir.glob("*.pkl"))
         if not files:
             raise missing_file_error(self.name, f"sequence files (*.pkl) of split {split!r}", seq_dir)
@@ -108,9 +128,14 @@ class ThreeDPW(RealDataset):
                 rec["wh"].append(np.broadcast_to(np.asarray(seq["wh"], np.float32), (len(frames), 2)))
         self._rec = {k: np.concatenate(v) for k, v in rec.items()}
         check_bodies(smpl_bodies, {g for s in self.sequences for g in s["genders"]}, "ThreeDPW")
-        valid, reasons = check_records(self._rec["center"], self._rec["scale"], self._rec["wh"], {})
-        if reasons.get("non-finite center"):
-            reasons[f"< {6} joints in image"] = reasons.pop("non-finite center")
+        no_box = ~np.isfinite(self._rec["center"]).all(1)
+        valid, reasons = check_records(
+            self._rec["center"],
+            self._rec["scale"],
+            self._rec["wh"],
+            {},
+            {f"< {MIN_VISIBLE_JOINTS} joints in image": no_box},
+        )
         self._set_records(n_total, valid, reasons)
 
     def _read_sequence(self, path: Path) -> dict:
@@ -123,7 +148,8 @@ class ThreeDPW(RealDataset):
         name = str(d.get("sequence", path.stem))
         first = self.root / "imageFiles" / name / "image_00000.jpg"
         return {
-            "name": name, "wh": image_size(first, self.name),
+            "name": name,
+            "wh": image_size(first, self.name),
             "betas": [np.asarray(b, np.float32).reshape(-1)[:10] for b in d["betas"]],
             "poses": [np.asarray(p, np.float32) for p in d["poses"]],
             "trans": [np.asarray(t, np.float32) for t in d["trans"]],
@@ -152,14 +178,26 @@ class ThreeDPW(RealDataset):
         trans = seq["trans"][a][f]
         pose = smpl_to_camera(aa_to_rotmat(seq["poses"][a][f][:72]), R_c)
         transl = transl_to_camera(trans, J[0] - trans, R_c, t_c)
-        frame = FrameData(image=img, K=K, center=self._rec["center"][r], scale=float(self._rec["scale"][r]),
-                          gender=seq["genders"][a], kp2d=kp, joints3d=smpl_kp24(Jc), smpl_pose=pose,
-                          betas=pad_betas(seq["betas"][a]), transl=transl)
+        frame = FrameData(
+            image=img,
+            K=K,
+            center=self._rec["center"][r],
+            scale=float(self._rec["scale"][r]),
+            gender=seq["genders"][a],
+            kp2d=kp,
+            joints3d=smpl_kp24(Jc),
+            smpl_pose=pose,
+            betas=pad_betas(seq["betas"][a]),
+            transl=transl,
+        )
         if self.smpl_bodies is not None:
             body = self.smpl_bodies[frame.gender]
             with torch.no_grad():
-                out = body(torch.from_numpy(pose)[None], torch.from_numpy(seq["betas"][a])[None],
-                           torch.from_numpy(transl)[None])
+                out = body(
+                    torch.from_numpy(pose)[None],
+                    torch.from_numpy(seq["betas"][a])[None],
+                    torch.from_numpy(transl)[None],
+                )
             frame.vertices = out.vertices[0].float().numpy()
         return frame
 
