@@ -110,11 +110,15 @@ class Prediction:
 # --------------------------------------------------------------------------------------------- input checks
 
 
-def _hwc_hint(shape: tuple) -> str:
+def _hwc_hint(shape: tuple, batch: bool = False) -> str:
+    lead = "-1, " if batch else ""
     if len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4):
-        return "It looks channels-last: pass a tensor as img.permute(2, 0, 1) (numpy arrays stay (H, W, 3))."
+        perm = "0, 3, 1, 2" if batch else "2, 0, 1"
+        return (f"It looks channels-last: pass a tensor as x.permute({perm}) (numpy arrays stay "
+                "(H, W, 3)).")
     if len(shape) == 3 and shape[0] in (1, 4):
-        return "Images must be RGB: expand grayscale with img.expand(3, -1, -1); drop alpha with img[:3]."
+        return (f"Images must be RGB: expand grayscale with x.expand({lead}3, -1, -1); drop alpha with "
+                f"x[{':, ' if batch else ''}:3].")
     return ""
 
 
@@ -139,8 +143,8 @@ def _as_images(images) -> tuple[list[Tensor], bool]:
     elif isinstance(images, Tensor) and images.dim() == 3:
         images, single = [images], True
     if isinstance(images, Tensor):
-        check_shape(images, ("B", 3, "H", "W"), "images", _WHERE,
-                    hint=_hwc_hint(tuple(images.shape[1:])) or "Pass (B, 3, H, W) RGB or a list of images.")
+        hint = _hwc_hint(tuple(images.shape[1:]), batch=True) or "Pass (B, 3, H, W) RGB or a list of images."
+        check_shape(images, ("B", 3, "H", "W"), "images", _WHERE, hint=hint)
         _check_values(images, "images")
         return list(images.unbind(0)), False
     if isinstance(images, np.ndarray):
@@ -285,7 +289,8 @@ def predict(
     """Estimate SMPL-X pose, shape and camera-frame meshes of the people in whole images.
 
     Runs on the model's device, in eval mode and under ``torch.inference_mode``; each sub-module's training
-    flag is restored afterwards.
+    flag is restored afterwards. The returned tensors are ordinary tensors (not inference tensors) without
+    gradient.
 
     Args:
         model: A :class:`~hpskit.models.DPoSE` (or any model with its ``forward(images, bbox_info)``
@@ -326,6 +331,9 @@ def predict(
     box_list = _as_boxes(boxes, sizes, single, device, dtype)
     K_img = _as_intrinsics(K, sizes, device, dtype)
     counts = torch.tensor([b.shape[0] for b in box_list], device=device)
+    if int(counts.sum()) == 0:
+        raise ShapeError(f"{_WHERE}: `boxes` holds no person in any of the {len(imgs)} images; "
+                         "nothing to predict.")
     image_index = torch.repeat_interleave(torch.arange(len(imgs), device=device), counts)
     all_boxes = torch.cat(box_list)
     center, scale = boxes_xyxy_to_center_scale(all_boxes, rescale=float(box_rescale))
@@ -344,12 +352,10 @@ def predict(
     finally:
         for m, mode in modes:
             m.training = mode
-    if not outs:
-        raise ShapeError(f"{_WHERE}: `boxes` holds no person in any of the {len(imgs)} images; "
-                         "nothing to predict.")
     cat = {k: (torch.cat([o[k] for o in outs]) if outs[0][k] is not None else None)
            for k in outs[0] if k not in ("depth", "part_labels")}
-    maps = {k: ([m for o in outs for m in o[k]] if return_maps and outs[0][k] is not None else None)
+    # cloned outside inference mode (like the torch.cat above), so every output is an ordinary tensor
+    maps = {k: ([m.clone() for o in outs for m in o[k]] if return_maps and outs[0][k] is not None else None)
             for k in ("depth", "part_labels")}
     aa = rotmat_to_axis_angle(cat["pose_rotmat"])
     return Prediction(
