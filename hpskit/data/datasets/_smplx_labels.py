@@ -73,33 +73,38 @@ class SMPLXTargets:
 
     @torch.no_grad()
     def __call__(self, frame: FrameData, s: Sample, K_crop: Tensor) -> None:
-        pose = torch.as_tensor(frame.smplx_pose, dtype=torch.float32)[None]
+        """Fill ``s.vertices``, ``s.joints3d`` and ``s.parts`` (and their flags) from ``frame``'s SMPL-X.
+
+        Runs on the body's device (faces buffer); results come back to the CPU.
+        """
+        dev = self.body.faces.device
+        pose = torch.as_tensor(frame.smplx_pose, dtype=torch.float32, device=dev)[None]
         nb = int(getattr(self.body, "num_betas", 11))
         out = self.body(
             global_orient=pose[:, 0:1],
             body_pose=pose[:, 1:22],
-            betas=s.betas[None, :nb],
+            betas=s.betas[None, :nb].to(dev),
             jaw_pose=pose[:, 22:23],
             leye_pose=pose[:, 23:24],
             reye_pose=pose[:, 24:25],
             left_hand_pose=pose[:, 25:40],
             right_hand_pose=pose[:, 40:55],
-            transl=s.transl[None],
+            transl=s.transl[None].to(dev),
         )
-        s.vertices = out.vertices[0].float()
+        s.vertices = out.vertices[0].float().cpu()
         s.has_vertices = True
-        s.joints3d = out.joints[0, :NUM_KEYPOINTS].float()
+        s.joints3d = out.joints[0, :NUM_KEYPOINTS].float().cpu()
         s.has_joints3d = True
         if self.render_parts:
             res = s.parts.shape[-1]
             parts = render_part_labels(
                 out.vertices,
                 self.body.faces,
-                K_crop[None].to(out.vertices.dtype),
+                K_crop[None].to(device=dev, dtype=out.vertices.dtype),
                 (res, res),
-                self.vertex_parts,
+                self.vertex_parts.to(dev),
             )[0]
-            s.parts = parts.long()
+            s.parts = parts.long().cpu()
             s.has_parts = bool(parts.any())
 
 
