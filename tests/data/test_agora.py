@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -46,14 +48,27 @@ def test_schema_no_depth_and_labels(agora_root, smplx_body, helpers):
         assert np.linalg.norm(helpers.marker_centroids(s.img) - expected, axis=1).min() < 1.5
 
 
-def test_script_layout_without_trans_cam(tmp_path, smplx_body):
+def test_script_layout_without_trans_cam(tmp_path, agora_root, smplx_body):
     """The public processing script puts the full translation in cam_ext[:3, 3] and writes no trans_cam."""
-    root = write_agora(tmp_path, body_model=smplx_body, trans_cam=False)
-    rows = _rows(root)
-    assert "trans_cam" not in rows[0][0] and "gender" not in rows[0][0]
-    ds = AGORA(root)
+    shutil.copytree(agora_root / "training_images", tmp_path / "training_images")
+    (tmp_path / "training_labels/all_npz_12_training").mkdir(parents=True)
+    rows = []
+    for f in ("agora-bfh", "agora-body"):
+        with np.load(agora_root / f"training_labels/all_npz_12_training/{f}.npz") as z:
+            lab = {k: z[k] for k in z.files}
+        lab["cam_ext"][:, :3, 3] += lab.pop("trans_cam")
+        del lab["gender"]
+        np.savez(tmp_path / f"training_labels/all_npz_12_training/{f}.npz", **lab)
+        rows += [(lab, r) for r in range(len(lab["imgname"]))]
+    ds = AGORA(tmp_path)
     for i, (lab, r) in enumerate(rows):
         np.testing.assert_allclose(ds[i].transl.numpy(), lab["cam_ext"][r][:3, 3], atol=1e-6)
+    assert len(ds) == len(AGORA(agora_root))
+    root = write_agora(tmp_path / "script", body_model=smplx_body, trans_cam=False, people=1)
+    with np.load(root / "training_labels/all_npz_12_training/agora-bfh.npz") as z:
+        assert "trans_cam" not in z.files and "gender" not in z.files
+        uvw = AGORA(root, body_model=smplx_body, parts=False)[0].joints3d.numpy() @ z["cam_int"][0].T
+        np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], z["gtkps"][0, :24, :2], atol=2e-3)
 
 
 def test_missing_files(tmp_path, agora_root):
