@@ -2,7 +2,8 @@
 
 Data flow (reference-dpose.md (a)), each stage an hpskit block:
 
-1. :func:`hpskit.encoders.create_encoder` (HRNet-W48) → branches ``F0..F3`` and the 720-channel fused map ``U``;
+1. :func:`hpskit.encoders.create_encoder` (HRNet-W48) → branches ``F0..F3`` and the 720-channel fused map
+   ``U``;
 2. :class:`hpskit.decoders.UNetLiteDecoder` (23 channels) → part logits ``S`` (B, 23, 224, 224);
 3. :class:`hpskit.decoders.UNetLiteDecoder` (1 channel, sigmoid) → depth ``D`` (B, 1, 224, 224) and the
    48-channel decoder feature ``Φ`` (B, 48, 56, 56);
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import torch
+import torch  # noqa: F401 - used by the doctests
 from torch import Tensor, nn
 
 from hpskit.attention import PartAttention
@@ -45,10 +46,11 @@ class DPoSEConfig:
     """Everything that fixes a D-PoSE network (and so its ``config.json``).
 
     Attributes:
-        encoder: Registered encoder name (:func:`hpskit.encoders.list_encoders`); ``"hrnet_w48"`` is the paper's.
+        encoder: Registered encoder name (:func:`hpskit.encoders.list_encoders`); ``"hrnet_w48"`` is the
+            paper's.
         num_parts: Part classes of the segmentation decoder including background (23).
-        num_joints: Predicted rotations: global orientation + 21 body joints (22). Must equal ``num_parts - 1``,
-            since each part token drives one joint head.
+        num_joints: Predicted rotations: global orientation + 21 body joints (22). Must equal
+            ``num_parts - 1``, since each part token drives one joint head.
         num_betas: SMPL-X shape coefficients (11).
         use_depth: Build the depth decoder and feed its pooled feature to the regressor. ``False`` is the
             paper's "no depth" ablation (Table 3), with a smaller regressor.
@@ -209,7 +211,8 @@ class DPoSE(nn.Module, HubMixin):
         reg = self.regressor(tokens, bbox_info, depth_feat)
         features = None
         if return_features:
-            features = {"fused": enc.fused, "tokens": tokens, "depth_feat": depth_feat, "branches": enc.features}
+            features = {"fused": enc.fused, "tokens": tokens, "depth_feat": depth_feat,
+                        "branches": enc.features}
         return DPoSEOutput(pose_rotmat=reg.pose_rotmat, pose_6d=reg.pose_6d, betas=reg.betas, cam=reg.cam,
                            part_logits=part_logits, depth=depth, features=features)
 

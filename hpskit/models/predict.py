@@ -14,6 +14,7 @@ read from ``K`` (the authors force it to (W/2, H/2), which is also hpskit's defa
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ from hpskit.geometry import (
     rotmat_to_axis_angle,
 )
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Prediction", "predict"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImagesLike", "BoxesLike", "Prediction", "predict"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ logger = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _WHERE = "hpskit.models.predict"
+
+#: What :func:`predict` accepts as images: a (B, 3, H, W) tensor, one (3, H, W) tensor or (H, W, 3) array,
+#: or a list of them (any sizes).
+ImagesLike = Tensor | np.ndarray | Sequence[Tensor | np.ndarray]
+#: What :func:`predict` accepts as boxes: a (B, 4) tensor/array or one (n_i, 4) entry per image.
+BoxesLike = Tensor | np.ndarray | Sequence[Tensor | np.ndarray | Sequence[Sequence[float]]]
 
 
 @dataclass
@@ -172,8 +179,12 @@ def _as_images(images) -> tuple[list[Tensor], bool]:
 def _as_boxes(boxes, sizes: list[tuple[int, int]], single: bool, device, dtype) -> list[Tensor]:
     """→ one (n_i, 4) float tensor per image, checked against the image sizes."""
     B = len(sizes)
-    if single and not isinstance(boxes, (list, tuple)):
-        boxes = [boxes]
+    if single:  # boxes of the one image: (n, 4) / (4,) in any form, or a one-entry per-image list
+        first = boxes[0] if isinstance(boxes, (list, tuple)) and len(boxes) == 1 else None
+        per_image = isinstance(first, (Tensor, np.ndarray)) or (
+            isinstance(first, (list, tuple)) and len(first) > 0 and isinstance(first[0], (list, tuple)))
+        if not per_image:
+            boxes = [boxes]
     if isinstance(boxes, (Tensor, np.ndarray)):
         boxes = torch.as_tensor(boxes)
         check_shape(boxes, ("N", 4), "boxes", _WHERE,
@@ -277,9 +288,9 @@ def _run_chunk(model: nn.Module, imgs: list[Tensor], idx: Tensor, center: Tensor
 
 def predict(
     model: nn.Module,
-    images,
-    boxes,
-    K=None,
+    images: ImagesLike,
+    boxes: BoxesLike,
+    K: Tensor | np.ndarray | None = None,
     box_rescale: float = 1.2,
     batch_size: int = 16,
     return_maps: bool = True,
@@ -313,6 +324,16 @@ def predict(
 
     Returns:
         A :class:`Prediction` over all N people, in the order of ``boxes``.
+
+    Example:
+        >>> from hpskit.models import DPoSE, DPoSEConfig
+        >>> model = DPoSE(DPoSEConfig(encoder="hrnet_w18", body_model="none"))
+        >>> image = torch.zeros(120, 90, 3, dtype=torch.uint8).numpy()  # (H, W, 3) RGB
+        >>> pred = predict(model, image, [[10.0, 5.0, 60.0, 110.0]], crop_size=64)
+        >>> tuple(pred.pose_rotmat.shape), tuple(pred.transl.shape), tuple(pred.depth[0].shape)
+        ((1, 22, 3, 3), (1, 3), (120, 90))
+        >>> pred.K[0, :2].tolist()  # default: f = √(W² + H²) = 150, principal point (W/2, H/2)
+        [[150.0, 0.0, 45.0], [0.0, 150.0, 60.0]]
 
     Raises:
         ShapeError: Wrong image dtype/shape/channels, float images outside [0, 1], NaN or infinite

@@ -225,6 +225,16 @@ def test_uint8_float_and_numpy_inputs_agree(model, scene):
     assert tuple(a.depth_crop.shape) == (3, 1, 64, 64)
 
 
+def test_single_image_box_forms(bare):
+    """One image: its boxes as an (n, 4) tensor, a list of lists, one (4,) box, or a one-entry list."""
+    image = np.zeros((50, 40, 3), np.uint8)
+    two = [[2.0, 3.0, 20.0, 40.0], [18.0, 5.0, 38.0, 45.0]]
+    kw = dict(crop_size=32, return_maps=False)
+    for boxes, n in ((two, 2), (torch.tensor(two), 2), ([torch.tensor(two)], 2), (two[0], 1), ([two[:1]], 1)):
+        p = predict(bare, image, boxes, **kw)
+        assert p.image_index.tolist() == [0] * n and torch.equal(p.boxes, torch.tensor(two[:n]))
+
+
 def test_batch_tensor_one_person_per_image_and_given_K(model, scene):
     images, boxes, K = scene
     batch = torch.stack([images[0], images[0]])  # (B, 3, H, W)
