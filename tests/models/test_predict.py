@@ -16,7 +16,13 @@ import pytest
 import torch
 
 from hpskit.core import ConfigError, ShapeError
-from hpskit.geometry import full_transl_to_crop_cam
+from hpskit.geometry import (
+    boxes_xyxy_to_center_scale,
+    cliff_bbox_info,
+    crop_cam_to_full_transl,
+    crop_images,
+    full_transl_to_crop_cam,
+)
 from hpskit.models import DPoSE, DPoSEConfig, Prediction, predict
 from hpskit.render import render_rgb, render_silhouette
 
@@ -212,6 +218,48 @@ def test_pasted_maps(pred):
         core = inside & (np.abs(u - cx) < half - 2) & (np.abs(v - cy) < half - 2)
         assert (depth[core] > 0).all()
         assert labels.max() <= 22
+
+
+def test_predict_equals_the_pipeline_written_out(model, scene):
+    """Whole-image crop (crop_images), normalisation, network, CLIFF camera: predict gives the same numbers.
+
+    predict crops each person from a window of its image; this checks the window bookkeeping, including crop
+    squares that stick out of the image (the extra boxes at the borders).
+    """
+    images, boxes, K = scene
+    boxes = [torch.cat([boxes[0], torch.tensor([[-6.0, -9.0, 40.0, 70.0]])]),
+             torch.cat([boxes[1], torch.tensor([[50.0, 60.0, 99.0, 131.0]])])]
+    p = predict(model, images, boxes, K=K, crop_size=64, return_maps=False)
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    for i, img in enumerate(images):
+        center, scale = boxes_xyxy_to_center_scale(boxes[i], rescale=1.2)
+        n = len(center)
+        full = img.float()[None].expand(n, -1, -1, -1) / 255
+        crops = crop_images(full, center, scale, res=64, antialias=True)
+        Ki = K[i].expand(n, 3, 3)
+        with torch.no_grad():
+            out = model((crops - mean) / std, cliff_bbox_info(center, scale, Ki))
+        mine = p.people_in(i)
+        torch.testing.assert_close(p.pose_6d[mine], out.pose_6d, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(p.cam_crop[mine], out.cam, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(p.transl[mine], crop_cam_to_full_transl(out.cam, center, scale, Ki),
+                                   atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("box", [[10.0, 5.0, 100.0, 85.0], [-30.0, -20.0, 50.0, 60.0],
+                                 [70.0, 40.0, 119.0, 89.0], [40.0, 30.0, 52.0, 44.0]])
+def test_window_crop_equals_whole_image_crop(box):
+    """predict's per-person window crop (with the blur margin) equals crop_images on the whole image."""
+    from hpskit.models.predict import _crop_person
+
+    g = torch.Generator().manual_seed(2)
+    img = torch.randint(0, 256, (3, 90, 120), dtype=torch.uint8, generator=g)
+    center, scale = boxes_xyxy_to_center_scale(torch.tensor([box]), rescale=1.2)
+    for res in (16, 64):  # strong and no anti-aliasing blur
+        ref = crop_images(img.float()[None] / 255, center, scale, res=res, antialias=True)
+        got = _crop_person(img, center[0], scale[0], res, True, torch.float32)
+        torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
 
 
 def test_uint8_float_and_numpy_inputs_agree(model, scene):
