@@ -54,21 +54,26 @@ def make_people(body, n: int, g: torch.Generator, half_fov: float):
     """
     pose = torch.zeros(n, 22, 3)
     yaw = (torch.rand(n, generator=g) - 0.5) * 1.6
-    pose[:, 0] = torch.tensor([math.pi, 0.0, 0.0])  # upright, facing the camera (camera y points down)
+    try:  # natural poses from the synthetic-data engine's sampler, when this hpskit has it
+        from hpskit.data.synthetic import PoseSampler
+
+        pose = PoseSampler().sample(n, g).float()  # 0 = pelvis tilt (body frame), 1..21 body joints
+    except (ImportError, AttributeError, TypeError):  # a hand-set relaxed standing pose otherwise
+        arms = 0.9 + 0.4 * torch.rand(n, generator=g)  # lower the T-pose arms
+        pose[:, 16, 2], pose[:, 17, 2] = -arms, arms
+        pose[:, 18, 1], pose[:, 19, 1] = -0.6 * torch.rand(n, generator=g), 0.6 * torch.rand(n, generator=g)
+        pose[:, 1, 0], pose[:, 2, 0] = -0.3 * torch.rand(n, generator=g), 0.3 * torch.rand(n, generator=g)
+        pose[:, 4, 0], pose[:, 5, 0] = 0.5 * torch.rand(n, generator=g), 0.2 * torch.rand(n, generator=g)
     R = axis_angle_to_rotmat(pose)
+    # root: upright and facing the camera (180° about x: camera y points down), turned by yaw, then tilted
+    face = axis_angle_to_rotmat(torch.tensor([math.pi, 0.0, 0.0])).expand(n, 3, 3)
     turn = axis_angle_to_rotmat(torch.stack([torch.zeros(n), yaw, torch.zeros(n)], -1))
-    R[:, 0] = R[:, 0] @ turn
-    arms = 0.9 + 0.4 * torch.rand(n, generator=g)  # lower the T-pose arms
-    pose[:, 16, 2], pose[:, 17, 2] = -arms, arms
-    pose[:, 18, 1], pose[:, 19, 1] = -0.6 * torch.rand(n, generator=g), 0.6 * torch.rand(n, generator=g)
-    pose[:, 1, 0], pose[:, 2, 0] = -0.3 * torch.rand(n, generator=g), 0.3 * torch.rand(n, generator=g)
-    pose[:, 4, 0], pose[:, 5, 0] = 0.5 * torch.rand(n, generator=g), 0.2 * torch.rand(n, generator=g)
-    R[:, 1:] = axis_angle_to_rotmat(pose[:, 1:])
+    R[:, 0] = face @ turn @ R[:, 0]
     betas = torch.randn(n, body.num_betas, generator=g) * 0.6
     with torch.no_grad():
         verts = body.forward_pose(R, betas).vertices
-    # every sole on the floor 1.2 m below the camera (camera y points down, so the soles are the max y)
-    floor_y = 1.2 - verts[..., 1].amax(1)
+    # every sole on the floor 1 m below the camera (camera y points down, so the soles are the max y)
+    floor_y = 1.0 - verts[..., 1].amax(1)
     z = 3.5 + 2.5 * torch.rand(n, generator=g)
     x = ((torch.arange(n) + 0.5) / n * 2 - 1) * 0.8 * z * half_fov  # spread over the view's width
     transl = torch.stack([x, floor_y, z], -1)
