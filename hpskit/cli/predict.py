@@ -1,0 +1,199 @@
+"""``hpskit predict``: SMPL-X meshes, depth and part maps for the people in images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from pathlib import Path
+
+from hpskit.core import ConfigError, CorruptFileError
+
+from ._common import (
+    CLIError,
+    add_device_argument,
+    add_weights_argument,
+    check_files_exist,
+    load_model,
+    read_rgb,
+    resolve_device,
+)
+
+logger = logging.getLogger("hpskit.cli")
+
+NAME = "predict"
+HELP = "estimate SMPL-X pose and shape of the people in images"
+DESCRIPTION = """\
+Estimate SMPL-X pose, shape and camera-frame meshes of the people in IMAGE(s) with a D-PoSE model.
+
+Person boxes are (x1, y1, x2, y2) pixels (pixel centres at integer coordinates):
+  --boxes x1,y1,x2,y2          one person; repeat the option, or join boxes with ';' in one value.
+                               With one image, every box is a person in it. With N images, give
+                               --boxes exactly N times: the i-th value holds the boxes of image i.
+  --boxes-json FILE            {"image.jpg": [[x1,y1,x2,y2], ...], ...} keyed by the IMAGE argument,
+                               its resolved path or its file name; or a list with one entry per IMAGE.
+                               [] means: nobody in that image.
+Without boxes the whole image is the crop (with a warning): fine for a picture of one person.
+
+Writes to --out, per image STEM: STEM_overlay.png (meshes over the image), STEM_depth.png (relative depth,
+nearest person on top), STEM_parts.png (23 part labels), STEM.json (per person: box, SMPL-X parameters,
+joints, camera translation, intrinsics) and STEM.npz (the same as arrays, plus vertices and the maps).
+
+Example:
+  hpskit predict --weights dpose_hrnet_w48 photo.jpg --boxes 120,40,380,610 --out results/
+"""
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def parse_boxes(text: str) -> list[list[float]]:
+    """``"x1,y1,x2,y2[;x1,y1,x2,y2...]"`` → list of boxes (argparse ``type``; raises ArgumentTypeError)."""
+    boxes = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        values = [v for v in re.split(r"[,\s]+", part) if v]
+        if len(values) != 4 or not all(re.fullmatch(_NUMBER, v) for v in values):
+            raise argparse.ArgumentTypeError(
+                f"a box is 4 numbers x1,y1,x2,y2 (pixels); got {part!r}")
+        x1, y1, x2, y2 = (float(v) for v in values)
+        if x2 <= x1 or y2 <= y1:
+            raise argparse.ArgumentTypeError(
+                f"box {part!r} is empty: need x2 > x1 and y2 > y1 (x1,y1,x2,y2, not x,y,w,h)")
+        boxes.append([x1, y1, x2, y2])
+    if not boxes:
+        raise argparse.ArgumentTypeError(f"no box in {text!r}")
+    return boxes
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_weights_argument(p)
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="RGB image files")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--boxes", action="append", type=parse_boxes, metavar="x1,y1,x2,y2",
+                       help="person box(es) in pixels; see above")
+    group.add_argument("--boxes-json", type=Path, metavar="FILE", help="person boxes per image; see above")
+    p.add_argument("--focal", type=float, default=None, metavar="F",
+                   help="focal length in pixels for every image (default: sqrt(W² + H²) per image); the "
+                        "principal point is the image centre (W/2, H/2)")
+    p.add_argument("--box-rescale", type=float, default=1.2, metavar="S",
+                   help="crop side = S · max(box w, h) (default 1.2: context around a tight detector box)")
+    p.add_argument("--batch-size", type=int, default=16, help="people per network forward (default 16)")
+    add_device_argument(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+
+
+def _image_keys(path: Path) -> list[str]:
+    return [str(path), str(path.resolve()), path.name]
+
+
+def _boxes_from_json(file: Path, images: list[Path]) -> list[list[list[float]]]:
+    check_files_exist([file], "--boxes-json file")
+    try:
+        data = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(f"--boxes-json {file}: not valid JSON ({exc}).") from None
+    if isinstance(data, list):
+        if len(data) != len(images):
+            raise CLIError(f"--boxes-json {file}: a list needs one entry per IMAGE ({len(images)}); got "
+                           f"{len(data)}. Key the boxes by image file name to give them in any order.")
+        entries = list(data)
+    elif isinstance(data, dict):
+        entries, absent = [], []
+        for img in images:
+            key = next((k for k in _image_keys(img) if k in data), None)
+            if key is None:
+                absent.append(str(img))
+            else:
+                entries.append(data[key])
+        if absent:
+            raise CLIError(f"--boxes-json {file} has no entry for {absent}; its keys are "
+                           f"{sorted(data)[:20]}. Key each image by its IMAGE argument, resolved path or "
+                           "file name ([] = nobody).")
+    else:
+        raise CorruptFileError(f"--boxes-json {file}: expected an object keyed by image or a list; got "
+                               f"{type(data).__name__}.")
+    out = []
+    for img, entry in zip(images, entries):
+        rows = [entry] if (isinstance(entry, list) and len(entry) == 4
+                           and all(isinstance(v, (int, float)) for v in entry)) else entry
+        try:
+            text = ";".join(",".join(str(float(v)) for v in row) for row in rows)
+            out.append(parse_boxes(text) if rows else [])
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+            raise CorruptFileError(f"--boxes-json {file}, entry of {img}: expected a list of "
+                                   f"[x1, y1, x2, y2] boxes; {exc}.") from None
+    return out
+
+
+def _boxes_per_image(args: argparse.Namespace, images: list[Path]) -> list[list[list[float]]] | None:
+    """Boxes for each image, or ``None`` when no box was given (whole-image crops)."""
+    if args.boxes_json is not None:
+        return _boxes_from_json(args.boxes_json, images)
+    if not args.boxes:
+        return None
+    if len(images) == 1:
+        return [[box for value in args.boxes for box in value]]
+    if len(args.boxes) != len(images):
+        raise CLIError(f"--boxes was given {len(args.boxes)} time(s) for {len(images)} images; with several "
+                       "images give it once per image, in order (join one image's boxes with ';'), or use "
+                       "--boxes-json.")
+    return list(args.boxes)
+
+
+def _unique_stems(images: list[Path]) -> list[str]:
+    stems = [p.stem for p in images]
+    return [f"{s}_{i}" if stems.count(s) > 1 else s for i, s in enumerate(stems)]
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from hpskit.geometry import intrinsics_from_focal
+    from hpskit.models import predict
+
+    from ._outputs import write_outputs
+
+    images = list(args.images)
+    check_files_exist(images, "IMAGE")
+    if args.focal is not None and not args.focal > 0:
+        raise ConfigError(f"--focal must be a positive number of pixels; got {args.focal}.")
+    if not args.box_rescale > 0 or args.batch_size < 1:
+        raise ConfigError(f"--box-rescale must be > 0 and --batch-size ≥ 1; got {args.box_rescale}, "
+                          f"{args.batch_size}.")
+    boxes = _boxes_per_image(args, images)
+    rescale = args.box_rescale
+    if boxes is None:
+        logger.warning("no --boxes or --boxes-json given: using each whole image as the crop of one person "
+                       "(box rescale 1.0). Give person boxes for pictures with several or small people.")
+        rescale = 1.0
+    device = resolve_device(args.device)
+    model = load_model(args.weights, args.body_model, device)
+    body = model.body_model
+    logger.info("model %s (%s, %s parameters) on %s; body model: %s", args.weights, model.config.encoder,
+                f"{model.num_parameters():,}", device,
+                "none" if body is None else "licence-free stand-in" if body.is_standin else body.model_path)
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {"weights": str(args.weights), "device": str(device), "box_rescale": rescale}
+    for i, (path, stem) in enumerate(zip(images, _unique_stems(images))):
+        rgb = read_rgb(path)
+        H, W = rgb.shape[:2]
+        if boxes is None:
+            img_boxes = [[-0.5, -0.5, W - 0.5, H - 0.5]]  # the whole image: pixel centres at integers
+        else:
+            img_boxes = boxes[i]
+        K = None
+        if args.focal is not None:
+            K = intrinsics_from_focal(torch.tensor([float(args.focal)]), torch.tensor([float(W)]),
+                                      torch.tensor([float(H)]))[0]
+        if not img_boxes:
+            logger.warning("%s: no person box; writing an empty %s.json", path, stem)
+            write_outputs(args.out, stem, path, rgb, None, model, meta, K=K)
+            continue
+        pred = predict(model, rgb, torch.tensor(img_boxes, dtype=torch.float32), K=K, box_rescale=rescale,
+                       batch_size=args.batch_size)
+        written = write_outputs(args.out, stem, path, rgb, pred, model, meta)
+        logger.info("%s: %d %s → %s", path, len(pred), "person" if len(pred) == 1 else "people",
+                    ", ".join(p.name for p in written))
+    return 0
