@@ -15,9 +15,11 @@ class CLIError(HPSKitError):
     """A command-line usage problem found after argument parsing (printed without a traceback)."""
 
 
-def add_weights_argument(parser: argparse.ArgumentParser) -> None:
+def add_weights_argument(parser: argparse.ArgumentParser, body_model: bool = True) -> None:
     parser.add_argument("--weights", required=True, metavar="DIR_OR_HUB_ID",
                         help="a folder written by save_pretrained / `hpskit convert`, or a Hub id 'org/name'")
+    if not body_model:
+        return
     parser.add_argument("--body-model", default=None, metavar="auto|standin|none|PATH",
                         help="override the weights' body model: 'auto' (your SMPL-X file if configured, else "
                              "the stand-in body), 'standin', 'none', or an SMPL-X .npz / folder")

@@ -39,7 +39,7 @@ def _batch(text: str) -> int | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_weights_argument(p)
+    add_weights_argument(p, body_model=False)  # the graph has no body model
     p.add_argument("--out", type=Path, required=True, metavar="FILE.onnx", help="output ONNX file")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--batch", type=_batch, default=None, metavar="dynamic|N",

@@ -8,7 +8,7 @@ import logging
 import re
 from pathlib import Path
 
-from hpskit.core import ConfigError, CorruptFileError
+from hpskit.core import ConfigError, CorruptFileError, ShapeError
 
 from ._common import (
     CLIError,
@@ -191,8 +191,11 @@ def run(args: argparse.Namespace) -> int:
             logger.warning("%s: no person box; writing an empty %s.json", path, stem)
             write_outputs(args.out, stem, path, rgb, None, model, meta, K=K)
             continue
-        pred = predict(model, rgb, torch.tensor(img_boxes, dtype=torch.float32), K=K, box_rescale=rescale,
-                       batch_size=args.batch_size)
+        try:
+            pred = predict(model, rgb, torch.tensor(img_boxes, dtype=torch.float32), K=K,
+                           box_rescale=rescale, batch_size=args.batch_size)
+        except ShapeError as exc:  # e.g. a box outside the image: say which image
+            raise ShapeError(f"{path} ({W}×{H}, W×H), boxes {img_boxes}: {exc}") from exc
         written = write_outputs(args.out, stem, path, rgb, pred, model, meta)
         logger.info("%s: %d %s → %s", path, len(pred), "person" if len(pred) == 1 else "people",
                     ", ".join(p.name for p in written))

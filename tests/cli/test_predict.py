@@ -215,3 +215,11 @@ def test_cuda_device_without_cuda(weights_dir, images, tmp_path, capsys):
                  "--out", str(tmp_path)])
     assert code == 1
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_box_outside_the_image_names_the_image(weights_dir, images, tmp_path, capsys):
+    code = main(["predict", "--weights", str(weights_dir), str(images["portrait.jpg"]), "--boxes",
+                 "400,10,500,100", "--out", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "portrait.jpg (150×200" in err and "outside" in err
