@@ -22,6 +22,8 @@ ALLOWED = {
     "models": {"core", "geometry", "body", "render", "encoders", "decoders", "attention", "heads",
                "losses", "metrics", "hub"},
     "viz": {"core", "geometry", "body", "render"},
+    "engine": {"core", "geometry", "body", "render", "encoders", "decoders", "attention", "heads", "losses",
+               "metrics", "hub", "data", "models"},  # training utilities: everything but cli
     "cli": None,  # anything
 }
 

@@ -1,0 +1,59 @@
+"""Training-loop utilities shared by the recipes: typed configs, checkpoints with exact resume, DDP helpers,
+the NaN/inf guard, a resumable distributed sampler, and run logging.
+
+The recipes (``recipes/dpose/train.py``) stay plain PyTorch loops; these are the pieces worth reusing.
+"""
+
+from .checkpoint import (
+    CheckpointManager,
+    atomic_torch_save,
+    atomic_write_bytes,
+    capture_rng_state,
+    restore_rng_state,
+)
+from .config import config_to_yaml, load_config, parse_overrides, save_config
+from .distributed import (
+    DistInfo,
+    all_gather_object,
+    all_reduce_mean,
+    any_rank,
+    barrier,
+    broadcast_buffers,
+    broadcast_object,
+    cleanup_distributed,
+    init_distributed,
+    is_distributed,
+)
+from .guard import NonFiniteGuard, StepVerdict, TrainingDivergedError
+from .sampler import ResumableDistributedSampler
+from .tracking import RunLogger, Throughput, gpu_memory_gb, read_jsonl
+
+__all__ = [
+    "CheckpointManager",
+    "DistInfo",
+    "NonFiniteGuard",
+    "ResumableDistributedSampler",
+    "RunLogger",
+    "StepVerdict",
+    "Throughput",
+    "TrainingDivergedError",
+    "all_gather_object",
+    "all_reduce_mean",
+    "any_rank",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "barrier",
+    "broadcast_buffers",
+    "broadcast_object",
+    "capture_rng_state",
+    "cleanup_distributed",
+    "config_to_yaml",
+    "gpu_memory_gb",
+    "init_distributed",
+    "is_distributed",
+    "load_config",
+    "parse_overrides",
+    "read_jsonl",
+    "restore_rng_state",
+    "save_config",
+]

@@ -1,0 +1,353 @@
+"""Train D-PoSE: one GPU, several GPUs (``torchrun``), or the CPU.
+
+    python recipes/dpose/train.py --config recipes/dpose/configs/smoke.yaml
+    python recipes/dpose/train.py --config recipes/dpose/configs/synthetic.yaml runtime.max_minutes=5
+    torchrun --nproc_per_node 8 recipes/dpose/train.py --config recipes/dpose/configs/paper.yaml
+
+A plain PyTorch loop (torchtune-style: ``setup``, ``train``, ``save_checkpoint``,
+                      ``cleanup``). Reusable pieces
+live in :mod:`hpskit.engine`; recipe-specific ones in ``recipes/dpose/_lib``. The run folder
+(``output_dir``) receives ``config.yaml`` (the resolved config), ``metrics.jsonl``, ``tb/``, ``panels/``,
+``checkpoints/`` and, at the end, ``export/`` (a ``DPoSE.from_pretrained`` folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _lib.config import TrainConfig, resolved_loss  # noqa: E402
+from _lib.data import build_train_stream, heldout_batches  # noqa: E402
+from _lib.panels import make_panel  # noqa: E402
+from _lib.steps import evaluate_heldout, forward_loss  # noqa: E402
+
+from hpskit.core import ConfigError, HPSKitError  # noqa: E402
+from hpskit.encoders import load_coco_hrnet_checkpoint  # noqa: E402
+from hpskit.engine import (  # noqa: E402
+    CheckpointManager,
+    NonFiniteGuard,
+    RunLogger,
+    TrainingDivergedError,
+    all_gather_object,
+    all_reduce_mean,
+    any_rank,
+    barrier,
+    broadcast_buffers,
+    capture_rng_state,
+    cleanup_distributed,
+    config_to_yaml,
+    gpu_memory_gb,
+    init_distributed,
+    load_config,
+    restore_rng_state,
+    save_config,
+)
+from hpskit.hub import WEIGHTS_NAME, load_weights, load_weights_strict  # noqa: E402
+from hpskit.losses import DPoSELoss  # noqa: E402
+from hpskit.models import DPoSE  # noqa: E402
+
+logger = logging.getLogger("dpose.train")
+
+
+class TensorDictOutput(torch.nn.Module):
+    """``net`` with its :class:`~hpskit.models.DPoSEOutput` returned as a dict of its tensors."""
+
+    def __init__(self, net: DPoSE):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images, bbox_info):
+        out = self.net(images, bbox_info)
+        return {k: v for k, v in vars(out).items() if isinstance(v, torch.Tensor)}
+
+
+class DPoSETrainRecipe:
+    """The training recipe. ``DPoSETrainRecipe(cfg).run()`` does setup → train → export → cleanup."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.out_dir = Path(cfg.output_dir)
+        self.step = 0
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        cfg = self.cfg
+        rt = cfg.runtime
+        if rt.threads:
+            torch.set_num_threads(rt.threads)
+        self.dist = init_distributed(rt.device)
+        self.device = self.dist.device
+        self.main = self.dist.is_main
+        torch.manual_seed(rt.seed)  # same initial weights on every rank (DDP also broadcasts them)
+        np.random.seed(rt.seed + self.dist.rank)
+        random.seed(rt.seed + self.dist.rank)
+        if self.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.out_dir / "config.yaml")
+
+        self.net = DPoSE(cfg.model)
+        self._init_weights()
+        self.net.to(self.device)
+        if rt.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.body = self.net.body_model
+        if cfg.data.source != "synthetic" and getattr(self.body, "is_standin", False):
+            raise ConfigError(f"data.source={cfg.data.source!r} holds SMPL-X labels, but the model body is "
+                              f"the "
+                              "stand-in (no SMPL-X file found). Register and download SMPL-X, put it in "
+                              "$HPSKIT_BODY_MODELS/smplx/SMPLX_NEUTRAL.npz or set model.body_model=<path>.")
+        weights, options = resolved_loss(cfg.loss)
+        self.loss_fn = DPoSELoss(weights, preset=cfg.loss.preset, options=options)
+        self.params = [p for p in self.net.parameters() if p.requires_grad]
+        opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
+        self.optimizer = opt_cls(self.params, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                                 eps=cfg.optim.eps,
+                                 weight_decay=cfg.optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
+        self.guard = NonFiniteGuard(rt.max_bad_steps)
+        self.ckpt = CheckpointManager(self.out_dir / "checkpoints", cfg.checkpoint.keep_last)
+
+        self.model = self.net
+        if self.dist.world_size > 1:
+            # DDP looks for the output tensors (to find unused parameters) in tuples/lists/dicts only.
+            self.model = TensorDictOutput(self.net)
+            unused = rt.find_unused_parameters == "true" or (
+                rt.find_unused_parameters == "auto" and self.net.depth_decoder is not None
+                and weights.depth == 0 and weights.depth_ssim == 0)
+            self.model = DistributedDataParallel(self.model, device_ids=[self.device.index]
+                                                 if self.device.type == "cuda" else None,
+                                                 find_unused_parameters=unused)
+        if rt.compile:
+            self.model = torch.compile(self.model)
+
+        self.stream = build_train_stream(cfg.data, self.body, rt.seed, self.dist.rank, self.dist.world_size,
+                                         self.device)
+        self.heldout = []
+        if self.main and cfg.data.source == "synthetic":
+            self.heldout = heldout_batches(cfg.data, self.body, cfg.log.eval_samples, cfg.log.eval_batch_size,
+                                           self.device)
+        resume_from = self._resume_path()
+        state = CheckpointManager.load(resume_from, map_location="cpu") if resume_from is not None else None
+        self.tracker = RunLogger(self.out_dir, enabled=self.main, tensorboard=cfg.log.tensorboard,
+                                 purge_step=None if state is None else int(state["step"]) + 1)
+        if state is not None:
+            self._load_checkpoint(state, resume_from)
+        if self.main:
+            logger.info("D-PoSE: %s parameters, %d process(es) on %s, global batch %d",
+                        f"{self.net.num_parameters():,}", self.dist.world_size, self.device,
+                        cfg.data.batch_size * self.dist.world_size)
+
+    def _init_weights(self) -> None:
+        init = self.cfg.init
+        if init.coco_hrnet:
+            load_coco_hrnet_checkpoint(self.net.encoder, init.coco_hrnet)
+        if init.from_pretrained:
+            path = Path(init.from_pretrained)
+            load_weights_strict(self.net, load_weights(path / WEIGHTS_NAME if path.is_dir() else path, "cpu"),
+                                source=str(path))
+
+    def _lr_factor(self, step: int) -> float:
+        o, total = self.cfg.optim, self.cfg.runtime.max_steps
+        if o.warmup_steps and step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.scheduler == "cosine":
+            t = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
+            return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+        return 1.0
+
+    # ------------------------------------------------------------------ checkpoints
+    def _resume_path(self) -> Path | None:
+        r = self.cfg.checkpoint.resume
+        if r == "never":
+            return None
+        if r == "auto":
+            return self.ckpt.latest()
+        return Path(r)
+
+    def save_checkpoint(self) -> None:
+        """Gather every rank's data position and RNG state; rank 0 writes the checkpoint."""
+        broadcast_buffers(self.net)  # every rank holds rank 0's BatchNorm statistics (as DDP's next forward)
+        per_rank = all_gather_object({"data": self.stream.state_dict(), "rng": capture_rng_state()})
+        if self.main:
+            state = {
+                "step": self.step, "world_size": self.dist.world_size, "model": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "guard": self.guard.state_dict(),
+                "ranks": per_rank, "config": config_to_yaml(self.cfg),
+            }
+            self.ckpt.save(state, self.step)
+        barrier()
+
+    def _load_checkpoint(self, state: dict, path: Path) -> None:
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.guard.load_state_dict(state["guard"])
+        self.step = int(state["step"])
+        ranks = state["ranks"]
+        mine = ranks[self.dist.rank] if len(ranks) == self.dist.world_size else ranks[0]
+        if len(ranks) != self.dist.world_size:
+            logger.warning("checkpoint from %d process(es), resuming with %d: data streams and RNG restart "
+                           "from "
+                           "rank 0's position", len(ranks), self.dist.world_size)
+        self.stream.load_state_dict(mine["data"])
+        self._rng_to_restore = mine["rng"]
+        self.tracker.truncate_after(self.step)
+        if self.main:
+            logger.info("resumed from %s at step %d", path, self.step)
+
+    # ------------------------------------------------------------------ training
+    def _train_step(self, batch) -> tuple[bool, dict, dict]:
+        rt = self.cfg.runtime
+        total, terms, extras = forward_loss(self.model, self.body, self.loss_fn, batch, bf16=rt.bf16,
+                                            channels_last=rt.channels_last)
+        values = {"loss": total, **terms}
+        bad_here = bool(NonFiniteGuard.bad_terms(values))
+        bad_anywhere = any_rank(bad_here)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()  # always: DDP expects every rank to reduce gradients
+        self.scaler.unscale_(self.optimizer)
+        clip = self.cfg.optim.grad_clip_norm
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
+        verdict = self.guard.check(self.step + 1, {k: v for k,
+                                                   v in values.items() if not k.startswith("raw/")},
+                                   grad_norm, force_bad=bad_anywhere and not bad_here)
+        if verdict.ok:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+        scalars = {k: float(v.detach()) for k, v in values.items()}
+        scalars["grad_norm"] = float(grad_norm)
+        return verdict.ok, scalars, extras
+
+    def train(self) -> None:
+        cfg, rt, lg = self.cfg, self.cfg.runtime, self.cfg.log
+        if hasattr(self, "_rng_to_restore"):
+            restore_rng_state(self._rng_to_restore)
+        self.model.train()
+        bar = None
+        if self.main and lg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=rt.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        start = time.perf_counter()
+        window, n_window, t_window = {}, 0, time.perf_counter()
+        global_batch = cfg.data.batch_size * self.dist.world_size
+        self.stopped_early = False
+        while self.step < rt.max_steps:
+            if rt.max_minutes > 0 and any_rank(time.perf_counter() - start > 60 * rt.max_minutes):
+                self.stopped_early = True
+                if self.main:
+                    logger.info("time budget of %.1f min reached at step %d; stopping", rt.max_minutes,
+                                self.step)
+                break
+            batch = self.stream.next()
+            ok, scalars, extras = self._train_step(batch)
+            self.step += 1
+            for k, v in scalars.items():
+                if math.isfinite(v):
+                    window[k] = window.get(k, 0.0) + v
+            n_window += 1
+            if bar is not None:
+                bar.update(1)
+            if self.step % lg.every == 0 or self.step == rt.max_steps:
+                means = all_reduce_mean({k: v / n_window for k, v in window.items()})
+                dt = time.perf_counter() - t_window
+                means.update(lr=self.optimizer.param_groups[0]["lr"],
+                             images_per_s=n_window * global_batch / dt,
+                             gpu_mem_gb=gpu_memory_gb(self.device), skipped_total=self.guard.total_skipped,
+                             data_position=self.stream.position)
+                self.tracker.log(self.step, means, kind="train")
+                if bar is not None:
+                    bar.set_postfix(loss=f"{means.get('loss', float('nan')):.4g}",
+                                    img_s=f"{means['images_per_s']:.1f}")
+                window, n_window, t_window = {}, 0, time.perf_counter()
+            if self.main and lg.image_every and self.step % lg.image_every == 0:
+                panel = make_panel(batch, extras["out"], extras["pred_body"].vertices.detach(),
+                                   self.body.faces,
+                                   lg.panel_samples)
+                self.tracker.log_images(self.step, {"train": panel})
+            if lg.eval_every and self.step % lg.eval_every == 0 and self.step < rt.max_steps:
+                self.evaluate()
+            if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and self.step < rt.max_steps:
+                self.save_checkpoint()
+        if bar is not None:
+            bar.close()
+        self.train_seconds = time.perf_counter() - start
+
+    def evaluate(self) -> dict | None:
+        """Held-out synthetic MPJPE / PA-MPJPE / PVE and the mean-pose baseline (rank 0), logged as
+        ``eval``."""
+        res = None
+        if self.main and self.heldout:
+            res = evaluate_heldout(self.net, self.body, self.heldout, self.device, bf16=self.cfg.runtime.bf16)
+            self.tracker.log(self.step, res, kind="eval")
+            logger.info("step %d held-out: MPJPE %.1f  PA-MPJPE %.1f  PVE %.1f mm (mean pose: %.1f / %.1f / "
+                        "%.1f)",
+                        self.step, res["mpjpe"], res["pa_mpjpe"], res["pve"], res["baseline_mpjpe"],
+                        res["baseline_pa_mpjpe"], res["baseline_pve"])
+        barrier()
+        return res
+
+    def finish(self) -> None:
+        """Final evaluation, checkpoint and export."""
+        self.final_metrics = self.evaluate()
+        self.save_checkpoint()
+        if self.main and self.cfg.checkpoint.export:
+            folder = self.net.save_pretrained(self.out_dir / "export")
+            logger.info("exported %s (load with DPoSE.from_pretrained)", folder)
+        self.tracker.flush()
+
+    def cleanup(self) -> None:
+        if hasattr(self, "tracker"):
+            self.tracker.close()
+        cleanup_distributed()
+
+    def run(self) -> None:
+        try:
+            self.setup()
+            self.train()
+            self.finish()
+        finally:
+            self.cleanup()
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", required=True, help="YAML config (recipes/dpose/configs/*.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=1e-4")
+    args = p.parse_args(argv)
+    return load_config(TrainConfig, args.config, args.overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        cfg = parse_args(argv)
+        DPoSETrainRecipe(cfg).run()
+    except TrainingDivergedError as e:
+        logger.error("%s", e)
+        return 3
+    except HPSKitError as e:
+        logger.error("%s: %s", type(e).__name__, e)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Fixtures of the recipe tests: the recipe modules, one shared smoke run, and
+licence-free stand-ins of the evaluation files in their real formats (random SMPL-X / SMPL models,
+``smplx2smpl.pkl``, ``J_regressor_h36m.npy``), written once per session.
+
+Every recipe test uses the smoke config's tiny model (HRNet-W18, 64×64 crops, batch 2) and a few steps, so
+the whole folder stays within CI's budget on 2 cores.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+from hpskit.body.joint_sets import SMPL_PARENTS, SMPLX_PARENTS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from recipe_helpers import SMOKE, import_recipe, run_script  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def recipe():
+    return import_recipe()
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """``train.py --config smoke.yaml`` as CI runs it (4 steps, checkpoints at 2 and 4, eval and export at the
+    end), once per session; several tests read its run folder."""
+    out = tmp_path_factory.mktemp("smoke_run")
+    hpskit_data = tmp_path_factory.getbasetemp() / "hpskit_user_data"
+    env = {"HPSKIT_DATA_DIR": str(hpskit_data)}
+    proc = run_script("train.py", ["--config", str(SMOKE), f"output_dir={out}", "log.progress=false"],
+                      env=env)
+    return SimpleNamespace(dir=out, proc=proc, env=env)
+
+
+# ----------------------------------------------------------------------------- body-model files
+SMPLX_V, SMPLX_F = 10475, 20908
+SMPL_V, SMPL_F = 6890, 13776
+
+
+def _skinning(rng, V, J):
+    w = np.zeros((V, J), np.float32)
+    a, b = rng.integers(0, J, V), rng.integers(0, J, V)
+    t = rng.uniform(0.2, 0.8, V).astype(np.float32)
+    w[np.arange(V), a] += t
+    w[np.arange(V), b] += 1 - t
+    return w
+
+
+def _regressor(rng, J, V, k=8):
+    r = np.zeros((J, V), np.float32)
+    for j in range(J):
+        r[j, rng.choice(V, k, replace=False)] = 1.0 / k
+    return r
+
+
+def _smplx_arrays(seed=0) -> dict:
+    """A random SMPL-X v1.1-format model (400 shape/expression columns, only the first 11 used)."""
+    rng = np.random.default_rng(seed)
+    parents = np.array(SMPLX_PARENTS, np.int64)
+    parents[0] = 4294967295
+    shapedirs = np.zeros((SMPLX_V, 3, 400), np.float32)
+    shapedirs[:, :, :11] = rng.normal(0, 0.01, (SMPLX_V, 3, 11))
+    bary = rng.uniform(0.1, 1, (51, 3)).astype(np.float32)
+    return {
+        "v_template": rng.normal(0, 0.3, (SMPLX_V, 3)).astype(np.float32),
+        "f": rng.integers(0, SMPLX_V, (SMPLX_F, 3)).astype(np.uint32),
+        "J_regressor": _regressor(rng, 55, SMPLX_V),
+        "weights": _skinning(rng, SMPLX_V, 55),
+        "kintree_table": np.stack([parents, np.arange(55)]).astype(np.uint32),
+        "shapedirs": shapedirs,
+        "posedirs": rng.normal(0, 0.002, (SMPLX_V, 3, 486)).astype(np.float32),
+        "hands_componentsl": rng.normal(size=(45, 45)).astype(np.float32),
+        "hands_componentsr": rng.normal(size=(45, 45)).astype(np.float32),
+        "hands_meanl": np.zeros(45, np.float32),
+        "hands_meanr": np.zeros(45, np.float32),
+        "lmk_faces_idx": rng.integers(0, SMPLX_F, 51).astype(np.uint32),
+        "lmk_bary_coords": bary / bary.sum(1, keepdims=True),
+    }
+
+
+def _smpl_arrays(seed) -> dict:
+    """A chumpy-free SMPL model (sparse J_regressor, as smplx's clean_ch.py writes it)."""
+    rng = np.random.default_rng(seed)
+    parents = np.array(SMPL_PARENTS, np.int64)
+    parents[0] = 4294967295
+    return {
+        "v_template": rng.normal(0, 0.3, (SMPL_V, 3)),
+        "f": rng.integers(0, SMPL_V, (SMPL_F, 3)).astype(np.uint32),
+        "J_regressor": scipy.sparse.csc_matrix(_regressor(rng, 24, SMPL_V).astype(np.float64)),
+        "weights": _skinning(rng, SMPL_V, 24).astype(np.float64),
+        "kintree_table": np.stack([parents, np.arange(24)]),
+        "shapedirs": rng.normal(0, 0.01, (SMPL_V, 3, 10)),
+        "posedirs": rng.normal(0, 0.002, (SMPL_V, 3, 207)),
+        "bs_style": "lbs",
+        "bs_type": "lrotmin",
+    }
+
+
+def _pkl(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        pickle.dump(obj, fh, protocol=2)
+
+
+@pytest.fixture(scope="session")
+def body_root(tmp_path_factory) -> Path:
+    """``<root>/smplx/SMPLX_NEUTRAL.npz``, ``smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl``, ``utils/smplx2smpl.pkl``
+    (sparse: each SMPL vertex the mean of 3 SMPL-X vertices) and ``utils/J_regressor_h36m.npy`` (Fortran
+    order, as the real file)."""
+    root = tmp_path_factory.mktemp("body_models")
+    (root / "smplx").mkdir()
+    with open(root / "smplx" / "SMPLX_NEUTRAL.npz", "wb") as fh:
+        np.savez(fh, **_smplx_arrays())
+    for seed, g in enumerate(("NEUTRAL", "MALE", "FEMALE")):
+        _pkl(root / "smpl" / f"SMPL_{g}.pkl", _smpl_arrays(seed + 1))
+    rng = np.random.default_rng(7)
+    rows = np.repeat(np.arange(SMPL_V), 3)
+    cols = rng.integers(0, SMPLX_V, SMPL_V * 3)
+    m = scipy.sparse.csr_matrix((np.full(SMPL_V * 3, 1 / 3), (rows, cols)), shape=(SMPL_V, SMPLX_V))
+    _pkl(root / "utils" / "smplx2smpl.pkl", {"matrix": m})
+    np.save(root / "utils" / "J_regressor_h36m.npy", np.asfortranarray(_regressor(rng, 17, SMPL_V)))
+    return root

@@ -1,0 +1,85 @@
+"""``recipes/dpose/train.py`` through its CLI on the smoke config (torchtune-style): logged losses against
+stored values, and everything a run leaves behind (resolved config, metrics, panels, checkpoints, export)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+from recipe_helpers import FAST, SMOKE, import_recipe, run_script
+
+from hpskit.engine import CheckpointManager, load_config, read_jsonl
+from hpskit.models import DPoSE
+
+# Total loss of steps 1..4 of `train.py --config smoke.yaml` (CPU, float32, 2 threads). They change whenever
+# the model, the loss, the synthetic engine's distributions or the smoke config change on purpose; then
+# rerun the smoke config and copy the "loss" column of <output_dir>/metrics.jsonl here.
+STORED_LOSSES = [8.66148567199707, 13.219083786010742, 19.632997512817383, 21.193872451782227]
+
+
+def test_smoke_losses_match_stored(smoke_run):
+    recs = [r for r in read_jsonl(smoke_run.dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert [r["step"] for r in recs] == [1, 2, 3, 4]
+    losses = [r["loss"] for r in recs]
+    assert losses == pytest.approx(STORED_LOSSES, rel=1e-3), (
+        f"logged losses {losses} differ from the stored ones; if intended, update STORED_LOSSES")
+    first = recs[0]
+    # Every term of the paper preset is logged, raw and weighted, and the weighted ones sum to the total.
+    terms = ["depth", "depth_ssim", "parts_ce", "pose", "betas", "joints3d", "vertices", "kp2d"]
+    assert all(f"raw/{t}" in first and f"weighted/{t}" in first for t in terms)
+    assert sum(first[f"weighted/{t}"] for t in terms) == pytest.approx(first["loss"], rel=1e-5)
+    assert first["lr"] == 1e-4 and first["images_per_s"] > 0 and first["grad_norm"] > 0
+    assert first["skipped_total"] == 0 and [r["data_position"] for r in recs] == [1, 2, 3, 4]
+
+
+def test_smoke_run_outputs(smoke_run, recipe):
+    out = smoke_run.dir
+    # The resolved config reloads to the same config as the YAML with the command-line override.
+    cfg = load_config(recipe.TrainConfig, SMOKE, [f"output_dir={out}", "log.progress=false"])
+    assert load_config(recipe.TrainConfig, out / "config.yaml") == cfg
+    # Held-out evaluation and the mean-pose baseline at the end, in mm.
+    ev = [r for r in read_jsonl(out / "metrics.jsonl") if r["kind"] == "eval"]
+    assert len(ev) == 1 and ev[0]["step"] == 4 and ev[0]["count"] == 4
+    for k in ("mpjpe", "pa_mpjpe", "pve"):
+        assert 0 < ev[0][k] < 2000 and 0 < ev[0][f"baseline_{k}"] < 2000
+    assert ev[0]["pa_mpjpe"] <= ev[0]["mpjpe"] + 1e-6
+    # Panels every 2 steps, TensorBoard events, keep-last-2 checkpoints.
+    assert sorted(p.name for p in (out / "panels").iterdir()) == ["train_00000002.png", "train_00000004.png"]
+    assert any(p.name.startswith("events.out.tfevents") for p in (out / "tb").iterdir())
+    ckpts = CheckpointManager(out / "checkpoints").list()
+    assert [s for s, _ in ckpts] == [2, 4]
+    state = CheckpointManager.load(ckpts[-1][1])
+    assert {"model", "optimizer", "scheduler", "scaler", "guard", "ranks", "config", "step"} <= set(state)
+    assert state["ranks"][0]["data"] == {"kind": "synthetic", "position": 4}
+    assert {"python", "numpy", "torch_cpu"} <= set(state["ranks"][0]["rng"])
+    assert yaml.safe_load(state["config"])["runtime"]["max_steps"] == 4
+    # The export is a DPoSE.from_pretrained folder holding the final weights.
+    net = DPoSE.from_pretrained(out / "export")
+    sd = net.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in state["model"].items())
+    assert json.loads((out / "export" / "config.json").read_text())["encoder"] == "hrnet_w18"
+
+
+def test_cli_reports_every_config_problem(tmp_path):
+    proc = run_script("train.py", ["--config", str(SMOKE), f"output_dir={tmp_path}", "optim.lrr=1",
+                                   "data.batch_size=two", "model.use_depth=false", *FAST], check=False)
+    assert proc.returncode == 2
+    err = proc.stderr
+    assert "unknown key 'optim.lrr'; did you mean 'optim.lr'" in err
+    assert "data.batch_size" in err and "two" in err
+    assert not (tmp_path / "config.yaml").exists()
+
+
+def test_max_minutes_stops_cleanly(tmp_path):
+    """A wall-clock budget ends the loop early, then the run still evaluates, checkpoints and exports."""
+    train = import_recipe()
+    cfg = load_config(train.TrainConfig, SMOKE, [f"output_dir={tmp_path}", "runtime.max_steps=1000",
+                                                  "runtime.max_minutes=0.0001", "log.image_every=0", *FAST])
+    rec = train.DPoSETrainRecipe(cfg)
+    rec.run()
+    assert rec.stopped_early and 0 <= rec.step < 1000
+    assert [r["kind"] for r in read_jsonl(tmp_path / "metrics.jsonl")][-1] == "eval"
+    assert (tmp_path / "export" / "model.safetensors").is_file()
+    assert CheckpointManager(tmp_path / "checkpoints").list()[-1][0] == rec.step
