@@ -214,25 +214,26 @@ class DPoSETrainRecipe:
         rt = self.cfg.runtime
         total, terms, extras = forward_loss(self.model, self.body, self.loss_fn, batch, bf16=rt.bf16,
                                             channels_last=rt.channels_last)
-        values = {"loss": total, **terms}
-        bad_here = bool(NonFiniteGuard.bad_terms(values))
-        bad_anywhere = any_rank(bad_here)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()  # always: DDP expects every rank to reduce gradients
+        self.scaler.scale(total).backward()  # always, even if not finite: DDP expects every rank to reduce
         self.scaler.unscale_(self.optimizer)
         clip = self.cfg.optim.grad_clip_norm
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
-        verdict = self.guard.check(self.step + 1, {k: v for k,
-                                                   v in values.items() if not k.startswith("raw/")},
-                                   grad_norm, force_bad=bad_anywhere and not bad_here)
+        # One device → host copy per step for every number the guard and the log need.
+        names = ["loss", *terms, "grad_norm"]
+        numbers = torch.stack([total.detach(), *(t.detach() for t in terms.values()), grad_norm.detach()])
+        scalars = dict(zip(names, numbers.float().tolist()))
+        losses = {k: v for k, v in scalars.items() if k != "grad_norm" and not k.startswith("raw/")}
+        bad_here = bool(NonFiniteGuard.bad_terms(losses))
+        bad_anywhere = any_rank(bad_here)
+        verdict = self.guard.check(self.step + 1, losses, scalars["grad_norm"],
+                                   force_bad=bad_anywhere and not bad_here)
         if verdict.ok:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
         else:
             self.optimizer.zero_grad(set_to_none=True)
-        scalars = {k: float(v.detach()) for k, v in values.items()}
-        scalars["grad_norm"] = float(grad_norm)
         return verdict.ok, scalars, extras
 
     def train(self) -> None:
@@ -259,14 +260,14 @@ class DPoSETrainRecipe:
             batch = self.stream.next()
             ok, scalars, extras = self._train_step(batch)
             self.step += 1
-            for k, v in scalars.items():
-                if math.isfinite(v):
-                    window[k] = window.get(k, 0.0) + v
+            for k, v in scalars.items():  # means over the window's finite values (NaN if there are none)
+                total, count = window.get(k, (0.0, 0))
+                window[k] = (total + v, count + 1) if math.isfinite(v) else (total, count)
             n_window += 1
             if bar is not None:
                 bar.update(1)
             if self.step % lg.every == 0 or self.step == rt.max_steps:
-                means = all_reduce_mean({k: v / n_window for k, v in window.items()})
+                means = all_reduce_mean({k: t / c if c else float("nan") for k, (t, c) in window.items()})
                 dt = time.perf_counter() - t_window
                 means.update(lr=self.optimizer.param_groups[0]["lr"],
                              images_per_s=n_window * global_batch / dt,

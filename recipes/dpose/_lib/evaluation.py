@@ -137,7 +137,12 @@ def sequence_names(ds, indices) -> list[str]:
         r = int(ds._rows[j])
         if hasattr(ds, "_imgname"):  # parsed npz: imageFiles/<seq>/... (3DPW) or P<k>/<seq>/... (EMDB)
             parts = Path(ds._imgname[r]).parts
-            out.append(parts[1] if len(parts) > 2 else parts[0])
+            if len(parts) < 3:
+                out.append(parts[0])
+            elif parts[0].startswith("P") and parts[0][1:].isdigit():
+                out.append(f"{parts[0]}_{parts[1]}")  # EMDB's own sequence name, e.g. P0_09_outdoor_walk
+            else:
+                out.append(parts[1])
         else:
             out.append(str(ds.sequences[int(ds._rec["seq"][r])]["name"]))
     return out

@@ -1,0 +1,176 @@
+"""Turn the ``metrics.jsonl`` of training runs into PNG curves and a markdown table (for docs/results.md).
+
+    # one run: held-out MPJPE / PA-MPJPE / PVE vs. step with the mean-pose baseline, and the loss terms
+    python recipes/dpose/plot_results.py runs/convergence --name convergence --out docs/img
+
+    # several runs (e.g. the Table 3 ablation) overlaid, one table row per run
+    python recipes/dpose/plot_results.py runs/ablation/no_depth runs/ablation/depth_unsupervised \\
+        runs/ablation/depth_supervised --labels "no depth" "depth, unsupervised" "depth, supervised" \\
+        --name ablation --out docs/img
+
+    # how many steps fit a budget, from a run's measured throughput (used by run_ablation.sh)
+    python recipes/dpose/plot_results.py --suggest-steps runs/convergence --minutes 7 --parallel 3
+
+The markdown goes to stdout and to ``<out>/<name>.md``; the PNGs to ``<out>/<name>_metrics.png`` and
+``<out>/<name>_loss.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+METRICS = ("mpjpe", "pa_mpjpe", "pve")
+TITLES = {"mpjpe": "MPJPE", "pa_mpjpe": "PA-MPJPE", "pve": "PVE"}
+
+
+def read_run(folder: Path) -> dict:
+    """Records of ``<folder>/metrics.jsonl`` split by kind, plus the resolved config's key numbers."""
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        sys.exit(f"plot_results: {path} not found (is {folder} a run folder of recipes/dpose/train.py?)")
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip().startswith("{")]
+    return {"train": [r for r in recs if r["kind"] == "train"],
+            "eval": [r for r in recs if r["kind"] == "eval"]}
+
+
+def _num(v) -> float:
+    return float(v) if isinstance(v, (int, float)) else float("nan")
+
+
+def throughput(run: dict, skip: int = 2) -> float:
+    """Median images/s of the train records after the first ``skip`` (warm-up, compilation)."""
+    rates = [_num(r.get("images_per_s")) for r in run["train"][skip:]] or [
+        _num(r.get("images_per_s")) for r in run["train"]]
+    rates = [r for r in rates if math.isfinite(r) and r > 0]
+    return statistics.median(rates) if rates else float("nan")
+
+
+def summary_row(label: str, run: dict) -> dict:
+    """Final held-out metrics, baseline, best MPJPE, steps, wall time and throughput of a run."""
+    ev, tr = run["eval"], run["train"]
+    last = ev[-1] if ev else {}
+    wall = (tr[-1]["time"] - tr[0]["time"]) if len(tr) > 1 else float("nan")
+    best = min((_num(e["mpjpe"]) for e in ev), default=float("nan"))
+    return {"label": label, "steps": tr[-1]["step"] if tr else 0, "minutes": wall / 60,
+            "images_per_s": throughput(run), "best_mpjpe": best,
+            **{k: _num(last.get(k)) for k in METRICS}, **{f"baseline_{k}": _num(last.get(f"baseline_{k}"))
+                                                           for k in METRICS}}
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ("| run | steps | train min | img/s | MPJPE | PA-MPJPE | PVE | best MPJPE | mean-pose MPJPE / "
+            "PA-MPJPE "
+            "/ PVE |")
+    out = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        base = " / ".join(f"{r[f'baseline_{k}']:.1f}" for k in METRICS)
+        out.append(f"| {r['label']} | {r['steps']} | {r['minutes']:.1f} | {r['images_per_s']:.0f} | "
+                   f"{r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['pve']:.1f} | {r['best_mpjpe']:.1f} | "
+                   f"{base} |")
+    out.append("\nHeld-out synthetic split, mm (SMPL-X joints 0-23 and all vertices, pelvis-aligned); "
+               "the mean pose is the regressor's start values (a zero-update prediction).")
+    return "\n".join(out)
+
+
+def plot(runs: list[tuple[str, dict]], out: Path, name: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for i, (label, run) in enumerate(runs):
+        color = f"C{i}"
+        ev = run["eval"]
+        steps = [e["step"] for e in ev]
+        for ax, k in zip(axes, METRICS):
+            ax.plot(steps, [_num(e[k]) for e in ev], "-o", ms=3, color=color, label=label)
+            if i == 0 and ev:  # the same held-out split and start values for every run
+                base = [_num(e.get(f"baseline_{k}")) for e in ev]
+                ax.plot(steps, base, "--", color="gray", label="mean pose (baseline)")
+    for ax, k in zip(axes, METRICS):
+        ax.set_title(f"held-out {TITLES[k]}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("mm")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out / f"{name}_metrics.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    terms = sorted({k[len("weighted/"):] for _, run in runs for r in run["train"] for k in r
+                    if k.startswith("weighted/")})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    for i, (label, run) in enumerate(runs):
+        tr = run["train"]
+        axes[0].plot([r["step"] for r in tr], [_num(r.get("loss")) for r in tr], color=f"C{i}", label=label)
+    axes[0].set_title("training loss (total)")
+    axes[0].set_yscale("log")
+    label, run = runs[0]
+    for j, t in enumerate(terms):
+        tr = [r for r in run["train"] if f"weighted/{t}" in r]
+        axes[1].plot([r["step"] for r in tr], [_num(r[f"weighted/{t}"]) for r in tr], color=f"C{j}", label=t)
+    axes[1].set_title(f"weighted loss terms ({label})")
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out / f"{name}_loss.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def suggest_steps(folder: Path, minutes: float, parallel: int, batch: int | None) -> int:
+    """Steps that fit ``minutes`` of training when ``parallel`` runs share the GPU, from a run's img/s."""
+    run = read_run(folder)
+    ips = throughput(run)
+    if batch is None:
+        import yaml
+
+        batch = int(yaml.safe_load((Path(folder) / "config.yaml").read_text())["data"]["batch_size"])
+    if not math.isfinite(ips):
+        sys.exit(f"plot_results: no throughput in {folder}/metrics.jsonl")
+    return max(1, int(minutes * 60 * ips / parallel / batch))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="*", type=Path, help="run folders (holding metrics.jsonl)")
+    p.add_argument("--labels", nargs="*", help="one label per run (default: folder names)")
+    p.add_argument("--name", default="results", help="file stem of the outputs")
+    p.add_argument("--out", type=Path, default=Path("docs/img"), help="output folder")
+    p.add_argument("--suggest-steps", type=Path, help="print the steps that fit --minutes (see above)")
+    p.add_argument("--minutes", type=float, default=7.0)
+    p.add_argument("--parallel", type=int, default=1)
+    p.add_argument("--batch", type=int, default=None)
+    a = p.parse_args(argv)
+    if a.suggest_steps:
+        print(suggest_steps(a.suggest_steps, a.minutes, a.parallel, a.batch))
+        return 0
+    if not a.runs:
+        p.error("give at least one run folder")
+    labels = a.labels or [r.name for r in a.runs]
+    if len(labels) != len(a.runs):
+        p.error(f"{len(a.runs)} runs but {len(labels)} labels")
+    runs = [(lab, read_run(r)) for lab, r in zip(labels, a.runs)]
+    a.out.mkdir(parents=True, exist_ok=True)
+    paths = plot(runs, a.out, a.name)
+    table = markdown([summary_row(lab, run) for lab, run in runs])
+    (a.out / f"{a.name}.md").write_text(table + "\n")
+    print(table)
+    print("\n" + "\n".join(f"![{p.stem}]({p.name})" for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
