@@ -10,8 +10,8 @@ Example:
     >>> log.log(3, {"loss": 1.5}, kind="train")
     >>> log.log(5, {"loss": 1.0}, kind="train")
     >>> log.truncate_after(4)
-    >>> [r["step"] for r in read_jsonl(log.jsonl_path)]
-    [3]
+    >>> [r["step"] for r in read_jsonl(log.jsonl_path)] == [3]
+    True
     >>> log.close()
 """
 

@@ -63,18 +63,37 @@ def _regressor(rng, J, V, k=8):
 
 
 def _smplx_arrays(seed=0) -> dict:
-    """A random SMPL-X v1.1-format model (400 shape/expression columns, only the first 11 used)."""
+    """An SMPL-X v1.1-format model (400 shape/expression columns, the first 11 used) shaped as a 1.8 m tube of
+    25 rings × 419 vertices with grid faces, each ring skinned to one body joint: small triangles keep the
+    fixture renders (BEDLAM / AGORA writers, part labels) as cheap as a real body's."""
     rng = np.random.default_rng(seed)
+    rings, per = 25, SMPLX_V // 25
+    ang = np.linspace(0, 2 * np.pi, per, endpoint=False)
+    height = np.linspace(0.9, -0.9, rings)
+    v = np.stack([np.tile(0.15 * np.cos(ang), rings), np.repeat(height, per), np.tile(0.12 * np.sin(ang),
+                                                                                      rings)], 1)
+    v += rng.normal(0, 0.003, v.shape)
+    r, i = np.meshgrid(np.arange(rings - 1), np.arange(per), indexing="ij")
+    a, b = r * per + i, r * per + (i + 1) % per
+    c, d = a + per, b + per
+    faces = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([b, d, c], -1).reshape(-1, 3)])
+    ring_joint = np.round(np.linspace(0, 21, rings)).astype(int)
+    owner = np.repeat(ring_joint, per)
+    weights = np.zeros((SMPLX_V, 55), np.float32)
+    weights[np.arange(SMPLX_V), owner] = 1
+    J = _regressor(rng, 55, SMPLX_V)
+    for j in np.unique(ring_joint):
+        J[j] = (owner == j) / (owner == j).sum()
     parents = np.array(SMPLX_PARENTS, np.int64)
     parents[0] = 4294967295
     shapedirs = np.zeros((SMPLX_V, 3, 400), np.float32)
     shapedirs[:, :, :11] = rng.normal(0, 0.01, (SMPLX_V, 3, 11))
     bary = rng.uniform(0.1, 1, (51, 3)).astype(np.float32)
     return {
-        "v_template": rng.normal(0, 0.3, (SMPLX_V, 3)).astype(np.float32),
-        "f": rng.integers(0, SMPLX_V, (SMPLX_F, 3)).astype(np.uint32),
-        "J_regressor": _regressor(rng, 55, SMPLX_V),
-        "weights": _skinning(rng, SMPLX_V, 55),
+        "v_template": v.astype(np.float32),
+        "f": faces.astype(np.uint32),
+        "J_regressor": J.astype(np.float32),
+        "weights": weights,
         "kintree_table": np.stack([parents, np.arange(55)]).astype(np.uint32),
         "shapedirs": shapedirs,
         "posedirs": rng.normal(0, 0.002, (SMPLX_V, 3, 486)).astype(np.float32),
@@ -82,7 +101,7 @@ def _smplx_arrays(seed=0) -> dict:
         "hands_componentsr": rng.normal(size=(45, 45)).astype(np.float32),
         "hands_meanl": np.zeros(45, np.float32),
         "hands_meanr": np.zeros(45, np.float32),
-        "lmk_faces_idx": rng.integers(0, SMPLX_F, 51).astype(np.uint32),
+        "lmk_faces_idx": rng.integers(0, len(faces), 51).astype(np.uint32),
         "lmk_bary_coords": bary / bary.sum(1, keepdims=True),
     }
 

@@ -83,3 +83,20 @@ def test_max_minutes_stops_cleanly(tmp_path):
     assert [r["kind"] for r in read_jsonl(tmp_path / "metrics.jsonl")][-1] == "eval"
     assert (tmp_path / "export" / "model.safetensors").is_file()
     assert CheckpointManager(tmp_path / "checkpoints").list()[-1][0] == rec.step
+
+
+def test_bf16_autocast_and_channels_last_steps(recipe, tmp_path):
+    """The GPU speed switches run on the CPU too: the network under bf16 autocast in channels-last layout,
+    the body model and the losses in float32."""
+    cfg = load_config(recipe.TrainConfig, SMOKE, [f"output_dir={tmp_path}", "runtime.max_steps=2",
+                                                  "runtime.bf16=true",
+                                                  "runtime.channels_last=true", "log.image_every=0",
+                                                  "checkpoint.export=false", *FAST])
+    rec = recipe.DPoSETrainRecipe(cfg)
+    rec.run()
+    conv = rec.net.encoder.trunk.conv1.weight
+    assert conv.dtype == torch.float32 and conv.is_contiguous(memory_format=torch.channels_last)
+    recs = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in recs if r["kind"] == "train"] == [1, 2]
+    assert all(isinstance(r["loss"], float) for r in recs if r["kind"] == "train")
+    assert recs[-1]["kind"] == "eval" and isinstance(recs[-1]["mpjpe"], float)
