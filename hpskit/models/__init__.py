@@ -1,10 +1,25 @@
-"""Assembled models (D-PoSE), their registry, whole-image inference, and the official-checkpoint converter.
+"""Assembled models (D-PoSE), their registry, inference, the official-checkpoint converter, ONNX export.
 
 Importing ``hpskit.models`` registers the models (``create_model("dpose_hrnet_w48")``).
 """
 
+from .convert_dpose import ConversionReport, convert_dpose_checkpoint
 from .dpose import MODELS, DPoSE, DPoSEConfig, DPoSEOutput, create_model, list_models
+from .export import OnnxExportReport, export_onnx, verify_onnx
 from .predict import Prediction, predict
 
-__all__ = ["MODELS", "DPoSE", "DPoSEConfig", "DPoSEOutput", "Prediction", "create_model", "list_models",
-           "predict"]
+__all__ = [
+    "MODELS",
+    "ConversionReport",
+    "DPoSE",
+    "DPoSEConfig",
+    "DPoSEOutput",
+    "OnnxExportReport",
+    "Prediction",
+    "convert_dpose_checkpoint",
+    "create_model",
+    "export_onnx",
+    "list_models",
+    "predict",
+    "verify_onnx",
+]
