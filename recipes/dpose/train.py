@@ -278,15 +278,16 @@ class DPoSETrainRecipe:
                     bar.set_postfix(loss=f"{means.get('loss', float('nan')):.4g}",
                                     img_s=f"{means['images_per_s']:.1f}")
                 window, n_window, t_window = {}, 0, time.perf_counter()
+            t_side = time.perf_counter()
             if self.main and lg.image_every and self.step % lg.image_every == 0:
                 panel = make_panel(batch, extras["out"], extras["pred_body"].vertices.detach(),
-                                   self.body.faces,
-                                   lg.panel_samples)
+                                   self.body.faces, lg.panel_samples)
                 self.tracker.log_images(self.step, {"train": panel})
             if lg.eval_every and self.step % lg.eval_every == 0 and self.step < rt.max_steps:
                 self.evaluate()
             if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and self.step < rt.max_steps:
                 self.save_checkpoint()
+            t_window += time.perf_counter() - t_side  # panels, evaluation and checkpoints are not throughput
         if bar is not None:
             bar.close()
         self.train_seconds = time.perf_counter() - start

@@ -41,7 +41,8 @@ def test_two_cpu_processes_hold_identical_weights(tmp_path, smoke_run):
     # Depth unsupervised: the depth head gets no gradient, which DDP only accepts with
     # find_unused_parameters (chosen automatically).
     args = [f"output_dir={out}", "runtime.max_steps=3", "log.image_every=0", "checkpoint.every=0",
-            "log.eval_samples=2", "loss.supervise_depth=false", *FAST]
+            "log.eval_samples=2", "loss.supervise_depth=false", *FAST,
+            "runtime.threads=1"]  # 2 processes × 1 thread on CI's 2 cores (oversubscribed threads crawl)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(script), str(tmp_path), *args]
     env = {**os.environ, **smoke_run.env, "OMP_NUM_THREADS": "1"}

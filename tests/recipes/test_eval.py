@@ -155,3 +155,8 @@ def test_synthetic_split_matches_the_training_eval(tmp_path, smoke_run):
     for k in ("mpjpe", "pa_mpjpe", "pve"):
         assert res["total"][k] == pytest.approx(logged[k], rel=1e-5)
         assert res["baseline_mean_pose"][k] == pytest.approx(logged[f"baseline_{k}"], rel=1e-5)
+    # A training checkpoint evaluates like the export made from it.
+    ckpt = _run(tmp_path, model=smoke_run.dir / "checkpoints" / "step_00000004.pt", dataset="synthetic",
+                samples=4,
+                **{"synthetic.backgrounds": "procedural"})
+    assert ckpt["total"] == res["total"]
