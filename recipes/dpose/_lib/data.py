@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 
@@ -156,13 +157,16 @@ class LoaderStream:
         self._it = None
 
 
-def _real_dataset(cfg: DataConfig, body):
+def _real_dataset(cfg: DataConfig, body, seed: int):
+    # The datasets pose bodies in DataLoader workers: they get their own CPU copy of the body (CUDA cannot
+    # be used in forked workers), and a fixed seed, so crop augmentation depends only on (seed, epoch, index).
+    body = copy.deepcopy(body).to("cpu")
     crop = dataclasses.replace(cfg.crop, res=cfg.res)
     parts = [BEDLAM(cfg.bedlam_root, cfg.bedlam_scenes, crop=crop, crop_percent=cfg.bedlam_crop_percent,
-                    depth=cfg.bedlam_depth, body_model=body, vertex_parts=cfg.vertex_parts)]
+                    depth=cfg.bedlam_depth, body_model=body, vertex_parts=cfg.vertex_parts, seed=seed)]
     if cfg.agora_root:
         parts.append(AGORA(cfg.agora_root, cfg.agora_files, crop=crop, body_model=body,
-                           vertex_parts=cfg.vertex_parts))
+                           vertex_parts=cfg.vertex_parts, seed=seed))
     for p in parts:
         logger.info("%s", p.summary())
     return parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
@@ -172,7 +176,7 @@ def build_train_stream(cfg: DataConfig, body, seed: int, rank: int, world_size: 
     """The training stream of ``cfg.source`` for this rank."""
     if cfg.source == "synthetic":
         return SyntheticStream(cfg, body, seed, rank, device)
-    return LoaderStream(_real_dataset(cfg, body), cfg, seed, rank, world_size, device)
+    return LoaderStream(_real_dataset(cfg, body, seed), cfg, seed, rank, world_size, device)
 
 
 def heldout_batches(cfg: DataConfig, body, num_samples: int, batch_size: int,
