@@ -7,16 +7,20 @@
 # plots their loss curves together (docs/img/ddp_agree_*.png): they should agree statistically (the ranks
 # draw different synthetic people, so not bitwise).
 #
-#   bash benchmarks/bench_ddp_scaling.sh [OUT_DIR]
+#   bash benchmarks/bench_ddp_scaling.sh [OUT_DIR] [key=value overrides for every run...]
 #
 # Environment: GPUS ("1 2 4 8"), STEPS (60), WARMUP (2 windows of 10 steps), AGREE (0), AGREE_STEPS (300).
 # Leave NVLink multicast off (NCCL_NVLS_ENABLE=0 is set below). Writes <OUT>/scaling.md and scaling.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/ddp_scaling}
+shift || true   # further arguments: key=value overrides for every run (e.g. a tiny model to try the script)
 STEPS=${STEPS:-60}
 WARMUP=${WARMUP:-2}
 AVAILABLE=$(python -c "import torch; print(torch.cuda.device_count())")
+if (( AVAILABLE == 0 )); then   # no GPU: gloo on CPU processes, only to check the script end to end
+    AVAILABLE=$(nproc); set -- runtime.device=cpu runtime.threads=1 runtime.bf16=false runtime.channels_last=false "$@"
+fi
 GPUS=${GPUS:-"1 2 4 8"}
 export NCCL_NVLS_ENABLE=0
 mkdir -p "$OUT"
@@ -26,7 +30,7 @@ ran=()
 for n in $GPUS; do
     if (( n > AVAILABLE )); then echo "skip $n GPUs: only $AVAILABLE visible"; continue; fi
     torchrun --standalone --nproc_per_node "$n" recipes/dpose/train.py --config recipes/dpose/configs/synthetic.yaml \
-        output_dir="$OUT/${n}gpu" data.batch_size=64 runtime.max_steps="$STEPS" "${COMMON[@]}" \
+        output_dir="$OUT/${n}gpu" data.batch_size=64 runtime.max_steps="$STEPS" "${COMMON[@]}" "$@" \
         > "$OUT/${n}gpu.log" 2>&1
     ran+=("$n")
 done
@@ -55,14 +59,14 @@ if [[ "${AGREE:-0}" == "1" ]]; then
     AGREE_STEPS=${AGREE_STEPS:-300}
     runs=("$OUT/agree_1gpu_b64"); labels=("1 GPU x 64")
     torchrun --standalone --nproc_per_node 1 recipes/dpose/train.py --config recipes/dpose/configs/synthetic.yaml \
-        output_dir="${runs[0]}" data.batch_size=64 runtime.max_steps="$AGREE_STEPS" "${COMMON[@]}" log.eval_every=100 \
+        output_dir="${runs[0]}" data.batch_size=64 runtime.max_steps="$AGREE_STEPS" "${COMMON[@]}" log.eval_every=100 "$@" \
         > "${runs[0]}.log" 2>&1
     for n in "${ran[@]}"; do
         (( n == 1 )) && continue
         d="$OUT/agree_${n}gpu_b$((64 / n))"
         torchrun --standalone --nproc_per_node "$n" recipes/dpose/train.py \
             --config recipes/dpose/configs/synthetic.yaml output_dir="$d" data.batch_size=$((64 / n)) \
-            runtime.max_steps="$AGREE_STEPS" "${COMMON[@]}" log.eval_every=100 > "$d.log" 2>&1
+            runtime.max_steps="$AGREE_STEPS" "${COMMON[@]}" log.eval_every=100 "$@" > "$d.log" 2>&1
         runs+=("$d"); labels+=("$n GPUs x $((64 / n))")
     done
     python recipes/dpose/plot_results.py "${runs[@]}" --labels "${labels[@]}" --name ddp_agree --out docs/img
