@@ -100,8 +100,10 @@ def test_file_layout(data):
     assert data["shapedirs"][:, :, 300:310].any()
 
 
-def test_rest_pose_is_an_anatomical_t_pose(rest):
+def test_rest_pose_is_an_anatomical_t_pose(rest, data):
     v, j = rest
+    lowest = np.argsort(v[:, 1])[:100]  # the feet are lowest
+    assert np.isin(data["weights"][lowest].argmax(1), [7, 8, 10, 11]).all()
     height = v[:, 1].max() - v[:, 1].min()
     assert 1.65 < height < 1.75
     y = j[:, 1]
