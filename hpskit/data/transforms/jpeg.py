@@ -1,0 +1,149 @@
+"""Image decoding on the GPU: workers read raw bytes, the main process decodes them in one batch.
+
+A training run that decodes 1280×720 JPEGs with PIL in DataLoader workers is CPU-bound long before an
+H100 is busy. Here the workers only read file bytes (:class:`EncodedImageFiles` + :func:`collate_encoded`,
+which keeps the bytes as a list), and :func:`decode_images` decodes the batch with
+``torchvision.io.decode_jpeg(list, device="cuda")`` (nvJPEG, one batched call). On the CPU the same
+function uses torchvision's libjpeg-turbo decoder, whose output equals PIL's; non-JPEG files (PNG, …)
+go through ``torchvision.io.decode_image`` on the CPU and are then moved.
+
+torchvision marks its image codecs as deprecated in favour of TorchCodec (not installed here); the
+deprecation warning is silenced inside these calls only.
+
+Example:
+    >>> import io, numpy as np
+    >>> from PIL import Image
+    >>> buf = io.BytesIO()
+    >>> Image.fromarray(np.full((8, 16, 3), 200, np.uint8)).save(buf, format="JPEG")
+    >>> imgs = decode_images([buf.getvalue()], device="cpu")
+    >>> imgs[0].shape, imgs[0].dtype
+    (torch.Size([3, 8, 16]), torch.uint8)
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torchvision.io as tvio
+from torch import Tensor
+
+from hpskit.core import CorruptFileError, MissingFileError, ShapeError
+
+__all__ = ["is_jpeg", "decode_images", "stack_images", "EncodedImageFiles", "collate_encoded"]
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def _as_uint8(data: bytes | bytearray | memoryview | Tensor, i: int) -> Tensor:
+    if isinstance(data, Tensor):
+        if data.dtype != torch.uint8 or data.dim() != 1:
+            raise ShapeError(f"decode_images: item {i} must be a 1D uint8 tensor of encoded bytes; got "
+                             f"{data.dtype} with shape {tuple(data.shape)}. Read files with "
+                             "torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8).")
+        return data.cpu()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    raise ShapeError(f"decode_images: item {i} must be bytes or a uint8 tensor; got {type(data).__name__}.")
+
+
+def is_jpeg(data: Tensor) -> bool:
+    """Whether a 1D uint8 tensor starts with the JPEG SOI marker."""
+    return data.numel() >= 3 and bytes(data[:3].tolist()) == _JPEG_MAGIC
+
+
+def decode_images(encoded: Sequence[bytes | Tensor], device: torch.device | str = "cpu") -> list[Tensor]:
+    """Decode a batch of encoded images to RGB uint8 tensors on ``device``.
+
+    JPEGs are decoded in one batched ``torchvision.io.decode_jpeg`` call (nvJPEG on CUDA, libjpeg-turbo
+    on CPU); other formats are decoded on the CPU with ``decode_image`` and moved. Grey images come back
+    with 3 channels.
+
+    Args:
+        encoded: Encoded files, each ``bytes`` or a 1D uint8 CPU tensor.
+        device: Where the decoded images live.
+
+    Returns:
+        List of images, each (3, H, W) uint8 on ``device``, in the input order.
+
+    Raises:
+        ShapeError: If an item is not bytes / a 1D uint8 tensor.
+        CorruptFileError: If a file cannot be decoded.
+    """
+    device = torch.device(device)
+    data = [_as_uint8(d, i) for i, d in enumerate(encoded)]
+    out: list[Tensor | None] = [None] * len(data)
+    jpeg_idx = [i for i, d in enumerate(data) if is_jpeg(d)]
+    other_idx = [i for i, d in enumerate(data) if not is_jpeg(d)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        if jpeg_idx:
+            try:
+                dec = tvio.decode_jpeg([data[i] for i in jpeg_idx], mode=tvio.ImageReadMode.RGB,
+                                       device=device)
+            except RuntimeError as e:
+                raise CorruptFileError(f"decode_images: torchvision could not decode a JPEG of this batch "
+                                       f"({e}). Check the files (items {jpeg_idx[:8]}...).") from e
+            for i, img in zip(jpeg_idx, dec):
+                out[i] = img
+        for i in other_idx:
+            try:
+                img = tvio.decode_image(data[i], mode=tvio.ImageReadMode.RGB)
+            except RuntimeError as e:
+                raise CorruptFileError(f"decode_images: item {i} is neither a JPEG nor an image format "
+                                       f"torchvision can decode ({e}).") from e
+            out[i] = img.to(device)
+    return out  # type: ignore[return-value]
+
+
+def stack_images(images: Sequence[Tensor]) -> Tensor:
+    """Stack equally sized (3, H, W) images into (B, 3, H, W).
+
+    Raises:
+        ShapeError: If the sizes differ (crop them per size group instead).
+    """
+    if len(images) == 0:
+        raise ShapeError("stack_images: got no images.")
+    shape = images[0].shape
+    for i, im in enumerate(images):
+        if im.shape != shape:
+            raise ShapeError(f"stack_images: image {i} has shape {tuple(im.shape)}, image 0 {tuple(shape)}. "
+                             "Group images by size before stacking.")
+    return torch.stack(list(images))
+
+
+class EncodedImageFiles(torch.utils.data.Dataset):
+    """A list of image files whose items are ``(index, raw bytes as a 1D uint8 tensor)``.
+
+    Use with ``DataLoader(..., collate_fn=collate_encoded)`` so workers only read files, then decode the
+    batch with :func:`decode_images` on the GPU in the main process.
+
+    Args:
+        paths: Image files.
+
+    Raises:
+        MissingFileError: If a path does not exist (checked at construction).
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike]) -> None:
+        self.paths = [Path(p) for p in paths]
+        missing = [str(p) for p in self.paths if not p.is_file()]
+        if missing:
+            raise MissingFileError(f"EncodedImageFiles: {len(missing)} of {len(self.paths)} files do not "
+                                   f"exist, e.g. {missing[:3]}.")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, Tensor]:
+        # Plain Python read into an ordinary tensor: torchvision's read_file returns a storage that
+        # DataLoader workers cannot hand to the main process ("Bad file descriptor").
+        return index, torch.frombuffer(bytearray(self.paths[index].read_bytes()), dtype=torch.uint8)
+
+
+def collate_encoded(items: Sequence[tuple[int, Tensor]]) -> tuple[Tensor, list[Tensor]]:
+    """Batch ``(index, bytes)`` items without decoding: ``(indices (B,) long, list of B byte tensors)``."""
+    return torch.tensor([int(i) for i, _ in items], dtype=torch.long), [b for _, b in items]
