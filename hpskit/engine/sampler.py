@@ -37,7 +37,8 @@ class ResumableDistributedSampler(Sampler[int]):
             repeating the first indices (as ``DistributedSampler``).
     """
 
-    def __init__(self, dataset_len: int | Sized, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0,
+    def __init__(self, dataset_len: int | Sized, num_replicas: int = 1, rank: int = 0, shuffle: bool = True,
+                 seed: int = 0,
                  drop_last: bool = True):
         n = dataset_len if isinstance(dataset_len, int) else len(dataset_len)
         if n < 1:
