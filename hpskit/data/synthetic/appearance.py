@@ -21,12 +21,12 @@ slightly tinted light colour.
 
 from __future__ import annotations
 
-import colorsys
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from kornia.color import hsv_to_rgb
 from torch import Tensor
 
 from hpskit.body import PART_NAMES
@@ -157,8 +157,9 @@ def _choice(g: torch.Generator, n: int, table: tuple[tuple[float, float], ...]) 
 
 
 def _hsv(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
-    return torch.tensor([colorsys.hsv_to_rgb(*t) for t in zip(h.tolist(), s.tolist(), v.tolist())],
-                        dtype=torch.float64).reshape(-1, 3)
+    """(n,) hue in [0, 1), saturation, value → (n, 3) RGB (kornia's HSV uses hue in radians)."""
+    hsv = torch.stack([h * 2 * math.pi, s, v], 1)[:, :, None, None]
+    return hsv_to_rgb(hsv)[:, :, 0, 0]
 
 
 def _garment_colours(g: torch.Generator, n: int) -> Tensor:

@@ -110,7 +110,8 @@ def _room(n: int, res: int, g: torch.Generator, device) -> Tensor:
     return torch.where(floor[:, None], fl, wall).clamp(0, 1)
 
 
-def procedural_backgrounds(kinds: Tensor, res: int, generator: torch.Generator, device) -> Tensor:
+def procedural_backgrounds(kinds: Tensor, res: int, generator: torch.Generator,
+                           device: torch.device | str) -> Tensor:
     """Backgrounds of the procedural kinds.
 
     Args:
@@ -155,7 +156,7 @@ class ImageBank:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def to(self, device) -> ImageBank:
+    def to(self, device: torch.device | str) -> ImageBank:
         return ImageBank(self.images.to(device), self.names)
 
     @staticmethod
@@ -204,7 +205,7 @@ class ImageBank:
         imgs = [cls._square(np.asarray(Image.open(p).convert("RGB")), size) for p in files]
         return cls(torch.stack(imgs), [str(p) for p in files])
 
-    def sample(self, n: int, res: int, generator: torch.Generator, device) -> Tensor:
+    def sample(self, n: int, res: int, generator: torch.Generator, device: torch.device | str) -> Tensor:
         """Random crops (n, 3, res, res) in [0, 1]: scale 35–100 % of the side, random place, mirror."""
         g = generator
         idx = torch.randint(len(self), (n,), generator=g)

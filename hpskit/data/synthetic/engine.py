@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -145,7 +146,9 @@ class SyntheticHumans(torch.utils.data.IterableDataset):
 
     def __init__(self, body: SMPLXBody | str | os.PathLike = "standin", config: SyntheticConfig | None = None,
                  split: str = "train", batch_size: int = 64, num_batches: int | None = None, seed: int = 0,
-                 device: torch.device | str = "cpu", augment=None, pose_source=None, backgrounds="auto",
+                 device: torch.device | str = "cpu", augment: Callable | None = None,
+                 pose_source: NpzPoseSource | str | os.PathLike | None = None,
+                 backgrounds: ImageBank | str | os.PathLike | None = "auto",
                  vertex_parts: Tensor | str | os.PathLike | None = None,
                  return_vertices: bool = True) -> None:
         super().__init__()

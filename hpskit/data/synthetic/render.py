@@ -100,7 +100,9 @@ def normalize_depth_batch(depth: Tensor, mask: Tensor, floor: float = 0.01) -> t
     """
     B = depth.shape[0]
     d = torch.where(mask, depth, torch.nan).reshape(B, -1).float()
-    q = torch.nanquantile(d, torch.tensor([0.05, 0.95], device=d.device), dim=1)  # (2, B)
+    qs = torch.tensor([0.05, 0.95], device=d.device)
+    step = max(1, (1 << 24) // max(1, d.shape[1]))  # torch.quantile takes at most 2^24 elements per call
+    q = torch.cat([torch.nanquantile(d[i:i + step], qs, dim=1) for i in range(0, B, step)], 1)  # (2, B)
     p5, p95 = torch.nan_to_num(q[0])[:, None, None], torch.nan_to_num(q[1])[:, None, None]
     valid = (p95 > p5)[:, 0, 0]
     n = (0.9 * (depth - p5) / (p95 - p5).clamp_min(1e-6) + 0.1).clamp(floor, 1.0)
