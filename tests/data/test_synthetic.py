@@ -218,3 +218,18 @@ def test_sample_count_and_orientation_mostly_upright(ds):
     # the body's up axis (+y) in the camera frame should mostly point up (camera −y)
     up = b.pose_rotmat[:, 0, :, 1]
     assert (up[:, 1] < -math.cos(math.radians(60))).float().mean() > 0.7
+
+
+@pytest.mark.gpu
+def test_gpu_batch_matches_cpu(ds, batch):
+    """CPU twin: every other test. The same seed gives the same people on CUDA (draws are on the CPU)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    gpu = SyntheticHumans(body="standin", config=ds.config, batch_size=4, seed=3, device="cuda",
+                          backgrounds="procedural").generate(seed=11)
+    assert gpu.img.device.type == "cuda" and gpu.parts.dtype == torch.long
+    for name in ("pose_rotmat", "betas", "transl", "K", "center", "scale", "bbox_info", "joints3d", "kp2d"):
+        assert torch.allclose(getattr(gpu, name).cpu(), getattr(batch, name), atol=1e-3, rtol=1e-4), name
+    agree = (gpu.parts.cpu() == batch.parts).float().mean()
+    assert agree > 0.995
+    assert torch.equal(gpu.depth[:, 0].cpu() > 0, gpu.parts.cpu() > 0)

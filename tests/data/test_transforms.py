@@ -122,3 +122,21 @@ def test_imagenet_normalisation_round_trip(images):
     n = normalize_imagenet(images)
     assert torch.allclose(n[:, 0], (images[:, 0] - 0.485) / 0.229)
     assert torch.allclose(unnormalize_imagenet(n), images, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("preset", ["authors", "paper"])
+def test_gpu_presets(images, preset):
+    """CPU twin: test_presets_shape_range_and_determinism."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    aug = PhotometricAugment(preset).cuda()
+    x = images.cuda().repeat(8, 1, 1, 1)
+    state = torch.cuda.get_rng_state()
+    out = aug(x, seed=3)
+    assert torch.equal(torch.cuda.get_rng_state(), state)
+    assert out.device.type == "cuda" and out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+    assert torch.equal(out, aug(x, seed=3))
+    for op in OP_NAMES:
+        y = PhotometricAugment(PhotometricConfig.single(op)).cuda()(x[:4], seed=1)
+        assert ((y - x[:4]).abs().flatten(1).amax(1) > 1e-3).all(), op
