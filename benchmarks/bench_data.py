@@ -17,7 +17,8 @@ training input path of hpskit on them:
 
 Timing: warmup batches, ``torch.cuda.synchronize()`` per batch, the median batch time over the measured
 batches (loader waits included) → images/s; also the total wall time, and each GPU stage alone on one
-resident batch (decode, crop, augment, normalise). Prints one JSON line and writes it to ``--out``.
+resident batch (decode, crop, augment, normalise); ``--profile`` adds a torch.profiler table. Prints
+one JSON line and writes it to ``--out``.
 Goal: ≥ 3,000 images/s at batch 64 on one H100.
 """
 
@@ -131,6 +132,7 @@ def main() -> None:
     ap.add_argument("--preset", default="authors", help="photometric preset (authors, paper, none)")
     ap.add_argument("--folder", type=Path, default=None, help="reuse/keep the JPEG files here")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", action="store_true", help="print a torch.profiler table of one batch")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -186,6 +188,15 @@ def main() -> None:
         "augment_ms": 1e3 * _time(lambda: pipe.augment(crops), device, reps),
         "normalise_ms": 1e3 * _time(lambda: normalize_imagenet(aug), device, reps),
     }
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=acts) as prof:
+            pipe(raw)
+            _sync(device)
+        key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+        print(prof.key_averages().table(sort_by=key, row_limit=30))
     med = statistics.median(times)
     result = {
         "benchmark": "bench_data",

@@ -127,3 +127,51 @@ def test_rotation_from_key_poses_matches_euler():
     R = axis_angle_to_rotmat(s.key_aa[i, 1])  # left hip
     ref = euler_xyz_to_rotmat(torch.tensor(KEY_POSES["sit"]["left_hip"], dtype=torch.float64))
     assert torch.allclose(R, ref, atol=1e-10)
+
+
+def test_hsv_matches_colorsys():
+    import colorsys
+
+    from hpskit.data.synthetic.appearance import _hsv
+
+    g = torch.Generator().manual_seed(0)
+    h, s, v = (torch.rand(50, generator=g, dtype=torch.float64) for _ in range(3))
+    ref = torch.tensor([colorsys.hsv_to_rgb(*t) for t in zip(h.tolist(), s.tolist(), v.tolist())],
+                       dtype=torch.float64)
+    assert torch.allclose(_hsv(h, s, v), ref, atol=1e-9)
+
+
+def test_clothing_regions_follow_sleeve_and_leg_lengths():
+    from hpskit.body import PART_NAMES, SMPLXBody, vertex_parts_from_weights
+    from hpskit.data.synthetic.appearance import (
+        BOTTOM,
+        HAIR,
+        IRIS,
+        SCLERA,
+        SHOES,
+        SKIN,
+        TOP,
+        AppearanceConfig,
+        BodyRegions,
+        sample_appearance,
+        vertex_regions,
+    )
+
+    body = SMPLXBody("standin")
+    parts = vertex_parts_from_weights(body.lbs_weights)
+    reg = BodyRegions.from_body(body.v_template, body.J_regressor, parts, body.lbs_weights)
+    app = sample_appearance(2, AppearanceConfig(), torch.Generator().manual_seed(0))
+    app["sleeve"] = torch.tensor([-0.5, 1.1], dtype=torch.float64)  # sleeveless, long sleeves
+    app["legs"] = torch.tensor([0.3, 1.1], dtype=torch.float64)  # shorts, long trousers
+    app["hairline"] = torch.tensor([9.0, -0.1], dtype=torch.float64)  # bald, hair
+    app["barefoot"] = torch.tensor([True, False])
+    r = vertex_regions(reg, app)
+    forearm = parts == PART_NAMES.index("leftForeArm")
+    shin = parts == PART_NAMES.index("rightLeg")
+    foot = parts == PART_NAMES.index("leftFoot")
+    assert (r[0, forearm] == SKIN).all() and (r[1, forearm] == TOP).all()
+    assert (r[0, shin] == SKIN).all() and (r[1, shin] == BOTTOM).all()
+    assert (r[0, foot] == SKIN).all() and (r[1, foot] == SHOES).all()
+    assert (r[0] == HAIR).sum() < 200 < (r[1] == HAIR).sum()  # a bald person keeps only the brows
+    assert ((r == SCLERA).sum(1) > 0).all() and ((r == IRIS).sum(1) > 0).all()
+    assert (r[:, parts == PART_NAMES.index("spine2")] == TOP).all()

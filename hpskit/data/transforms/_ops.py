@@ -32,11 +32,12 @@ def random_box_blur(images: Tensor, kernel: tuple[int, int], generator: torch.Ge
         Blurred images, (B, 3, H, W).
     """
     sizes = [k for k in range(int(kernel[0]), int(kernel[1]) + 1) if k % 2 == 1] or [3]
-    pick = torch.randint(len(sizes), (images.shape[0],), generator=generator).to(images.device)
+    pick = torch.randint(len(sizes), (images.shape[0],), generator=generator)
     out = images.clone()
     for i, k in enumerate(sizes):  # one batched blur per kernel size (at most a handful)
-        sel = (pick == i).nonzero().squeeze(1)
+        sel = (pick == i).nonzero().squeeze(1)  # on the CPU: no device sync
         if sel.numel():
+            sel = sel.to(images.device)
             out[sel] = box_blur(images[sel], (k, k), border_type="reflect")
     return out
 
