@@ -74,8 +74,9 @@ class CameraConfig:
         box_rescale: Person box side = ``box_rescale · max(w, h)`` of the visible projected vertices.
     """
 
-    image_sizes: list[tuple[int, int]] = field(
-        default_factory=lambda: [(1280, 720), (720, 1280), (1024, 1024)])
+    # list[list[int]] rather than list[tuple[int, int]]: OmegaConf (Python 3.12) rejects tuple list items.
+    image_sizes: list[list[int]] = field(
+        default_factory=lambda: [[1280, 720], [720, 1280], [1024, 1024]])
     image_size_weights: list[float] = field(default_factory=lambda: [0.6, 0.25, 0.15])
     focal_mm: tuple[float, float] = (18.0, 85.0)
     framing_weights: tuple[float, float, float] = (0.6, 0.25, 0.15)
