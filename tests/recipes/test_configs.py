@@ -53,3 +53,31 @@ def test_synthetic_fits_the_gpu_budget(recipe):
     assert 0 < cfg.runtime.max_minutes <= 9 and cfg.data.source == "synthetic" and cfg.log.eval_every > 0
     smoke = load_config(recipe.TrainConfig, CONFIGS / "smoke.yaml")
     assert smoke.runtime.device == "cpu" and smoke.data.batch_size <= 2 and smoke.runtime.max_steps <= 8
+
+
+def _nested_container_fields(cls, path="", seen=None):
+    """Fields typed as a list/tuple of tuples: OmegaConf 2.3 on Python 3.12 rejects tuple items."""
+    import dataclasses
+    import typing
+
+    seen = set() if seen is None else seen
+    if cls in seen:
+        return []
+    seen.add(cls)
+    bad = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        origin = typing.get_origin(tp)
+        if origin in (list, tuple):
+            for arg in typing.get_args(tp):
+                if typing.get_origin(arg) is tuple:
+                    bad.append(f"{path}{f.name}: {tp}")
+        for arg in (tp, *typing.get_args(tp)):
+            if dataclasses.is_dataclass(arg):
+                bad += _nested_container_fields(arg, f"{path}{f.name}.", seen)
+    return bad
+
+
+def test_schema_has_no_nested_container_fields(recipe):
+    assert _nested_container_fields(recipe.TrainConfig) == []

@@ -22,7 +22,7 @@ slightly tinted light colour.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -60,8 +60,10 @@ class AppearanceConfig:
     """
 
     p_bald: float = 0.08
-    sleeve_choices: tuple[tuple[float, float], ...] = ((0.0, 0.15), (0.35, 0.35), (0.7, 0.1), (1.05, 0.4))
-    leg_choices: tuple[tuple[float, float], ...] = ((0.4, 0.25), (0.6, 0.1), (1.05, 0.65))
+    # (value, weight) pairs as list[list[float]]: OmegaConf on Python 3.12 rejects nested tuple items.
+    sleeve_choices: list[list[float]] = field(
+        default_factory=lambda: [[0.0, 0.15], [0.35, 0.35], [0.7, 0.1], [1.05, 0.4]])
+    leg_choices: list[list[float]] = field(default_factory=lambda: [[0.4, 0.25], [0.6, 0.1], [1.05, 0.65]])
     p_barefoot: float = 0.05
     p_pattern: tuple[float, float, float, float] = (0.5, 0.25, 0.1, 0.15)
     ambient: tuple[float, float] = (0.3, 0.6)
@@ -150,7 +152,7 @@ class BodyRegions:
                    hair_h=hair_h.float(), base=base, face=face)
 
 
-def _choice(g: torch.Generator, n: int, table: tuple[tuple[float, float], ...]) -> Tensor:
+def _choice(g: torch.Generator, n: int, table: list[list[float]]) -> Tensor:
     vals = torch.tensor([v for v, _ in table], dtype=torch.float64)
     w = torch.tensor([p for _, p in table], dtype=torch.float64)
     return vals[torch.multinomial(w, n, replacement=True, generator=g)]
