@@ -5,7 +5,7 @@ give the same output structure so they plug into the same decoders, attention an
 """
 
 from .coco import COCO_HRNET_TRUNK_GROUPS, CocoLoadReport, load_coco_hrnet_checkpoint
-from .common import EncoderOutput, FeatureInfo, dpose_init_, upsample_stage
+from .common import EncoderOutput, FeatureInfo, dpose_init_, kaiming_init_, upsample_stage
 from .hrnet import HRNetEncoder
 from .registry import ENCODERS, create_encoder, list_encoders
 from .timm_encoder import TimmFusedEncoder
@@ -20,6 +20,7 @@ __all__ = [
     "TimmFusedEncoder",
     "create_encoder",
     "dpose_init_",
+    "kaiming_init_",
     "list_encoders",
     "load_coco_hrnet_checkpoint",
     "upsample_stage",

@@ -33,7 +33,7 @@ from _lib.panels import make_panel  # noqa: E402
 from _lib.steps import evaluate_heldout, forward_loss  # noqa: E402
 
 from hpskit.core import ConfigError, HPSKitError  # noqa: E402
-from hpskit.encoders import load_coco_hrnet_checkpoint  # noqa: E402
+from hpskit.encoders import kaiming_init_, load_coco_hrnet_checkpoint  # noqa: E402
 from hpskit.engine import (  # noqa: E402
     CheckpointManager,
     NonFiniteGuard,
@@ -151,6 +151,10 @@ class DPoSETrainRecipe:
 
     def _init_weights(self) -> None:
         init = self.cfg.init
+        if init.encoder_init not in ("dpose", "kaiming"):
+            raise ConfigError(f"init.encoder_init must be 'dpose' or 'kaiming'; got {init.encoder_init!r}.")
+        if init.encoder_init == "kaiming" and not init.coco_hrnet:
+            kaiming_init_(self.net.encoder)
         if init.coco_hrnet:
             load_coco_hrnet_checkpoint(self.net.encoder, init.coco_hrnet)
         if init.from_pretrained:

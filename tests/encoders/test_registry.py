@@ -74,3 +74,19 @@ def test_registry_is_core_registry():
     from hpskit.core import Registry
 
     assert isinstance(ENCODERS, Registry)
+
+
+def test_kaiming_init_scale():
+    import math
+
+    from torch import nn
+
+    from hpskit.encoders import kaiming_init_
+
+    m = nn.Sequential(nn.Conv2d(16, 32, 3, bias=True), nn.BatchNorm2d(32))
+    with torch.no_grad():
+        m[1].weight.fill_(3.0)
+    kaiming_init_(m)
+    fan_out = 32 * 3 * 3
+    assert abs(m[0].weight.std().item() - math.sqrt(2.0 / fan_out)) < 0.02
+    assert m[0].bias.abs().max() == 0 and torch.all(m[1].weight == 1) and torch.all(m[1].bias == 0)

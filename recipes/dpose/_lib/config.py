@@ -28,10 +28,14 @@ class InitConfig:
         coco_hrnet: Official COCO pose-HRNet checkpoint (``pose_hrnet_w48_256x192.pth``) for the encoder
             trunk, as the authors do; None = random init.
         from_pretrained: A ``save_pretrained`` folder to start from (fine-tuning); None = off.
+        encoder_init: Random init of the encoder when no COCO checkpoint is given: ``"dpose"`` (the authors'
+            N(0, 0.001²), a placeholder their COCO weights overwrite) or ``"kaiming"`` (He init: the choice
+            for training from scratch, see :func:`hpskit.encoders.kaiming_init_`).
     """
 
     coco_hrnet: str | None = None
     from_pretrained: str | None = None
+    encoder_init: str = "dpose"
 
 
 @dataclass(kw_only=True)
