@@ -3,7 +3,9 @@
 * :mod:`hpskit.data.sample`: the schema and :func:`collate_samples`;
 * :mod:`hpskit.data.crop`: the geometric crop of the real datasets (box, jitter, random crop);
 * :mod:`hpskit.data.datasets`: BEDLAM, AGORA, 3DPW, EMDB readers of the real on-disk formats;
-* :mod:`hpskit.data.fixtures`: writers of tiny datasets in those formats (tests, demos).
+* :mod:`hpskit.data.fixtures`: writers of tiny datasets in those formats (tests, demos);
+* :mod:`hpskit.data.transforms`: photometric augmentation (kornia) and GPU JPEG decoding;
+* :mod:`hpskit.data.synthetic`: :class:`SyntheticHumans`, the on-device synthetic data engine.
 """
 
 from .crop import CropConfig, crop_full_image, sample_crop_box
@@ -34,6 +36,8 @@ from .sample import (
     Sample,
     collate_samples,
 )
+from .synthetic import SyntheticConfig, SyntheticHumans
+from .transforms import PhotometricAugment, PhotometricConfig, decode_images
 
 __all__ = [
     "AGORA",
@@ -55,6 +59,11 @@ __all__ = [
     "RealDataset",
     "SMPLXTargets",
     "Sample",
+    "SyntheticConfig",
+    "SyntheticHumans",
+    "PhotometricAugment",
+    "PhotometricConfig",
+    "decode_images",
     "ThreeDPW",
     "ThreeDPWNpz",
     "collate_samples",
