@@ -142,7 +142,9 @@ def test_worker_processes_give_the_same_batches(pw3d_root):
     ds = ThreeDPW(pw3d_root, crop=CropConfig.dpose_train(), seed=5)
     kw = dict(batch_size=4, collate_fn=collate_samples)
     a = list(torch.utils.data.DataLoader(ds, num_workers=0, **kw))
-    b = list(torch.utils.data.DataLoader(ds, num_workers=2, **kw))
+    # spawn + timeout: no locks inherited from other tests' threads, and a stuck worker fails, never hangs
+    b = list(torch.utils.data.DataLoader(ds, num_workers=2, multiprocessing_context="spawn", timeout=60,
+                                         **kw))
     for x, y in zip(a, b):
         assert (
             torch.equal(x.img, y.img)

@@ -69,7 +69,10 @@ def test_file_dataset_reads_bytes_in_workers(files, tmp_path):
         p.write_bytes(f)
         paths.append(p)
     ds = EncodedImageFiles(paths)
-    loader = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate_encoded, num_workers=1)
+    # A spawned worker inherits no locks from threads earlier tests left running (a forked one once hung
+    # in torch.manual_seed on an inherited generator mutex); the timeout makes a stuck worker fail.
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate_encoded, num_workers=1,
+                                         multiprocessing_context="spawn", timeout=60)
     seen = []
     for idx, raw in loader:
         assert all(r.dtype == torch.uint8 and r.dim() == 1 for r in raw)
