@@ -9,7 +9,7 @@ the BNs at 2/6/10 and the ReLUs at 3/7/11, so state-dict keys read ``upsample_st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from torch import Tensor, nn
@@ -91,6 +91,19 @@ def upsample_stage(channels: int, num_ups: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _init_conv_bn_(module: nn.Module, init_conv_weight: Callable[[Tensor], Tensor]) -> nn.Module:
+    """Every Conv2d weight by ``init_conv_weight`` (bias 0), every BatchNorm2d weight 1, bias 0; in place."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            init_conv_weight(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+
+
 def dpose_init_(module: nn.Module, std: float = 1e-3) -> nn.Module:
     """The authors' backbone init, in place: every conv N(0, std²) with zero bias, BN weight 1, bias 0.
 
@@ -101,15 +114,7 @@ def dpose_init_(module: nn.Module, std: float = 1e-3) -> nn.Module:
     Returns:
         ``module`` itself.
     """
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.normal_(m.weight, mean=0.0, std=std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-    return module
+    return _init_conv_bn_(module, lambda w: nn.init.normal_(w, mean=0.0, std=std))
 
 
 def kaiming_init_(module: nn.Module) -> nn.Module:
@@ -126,12 +131,4 @@ def kaiming_init_(module: nn.Module) -> nn.Module:
     Returns:
         ``module`` itself.
     """
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-    return module
+    return _init_conv_bn_(module, lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"))
