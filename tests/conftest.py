@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,3 +33,30 @@ def _isolated_user_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HPSKIT_DATA_DIR", str(root))
     monkeypatch.delenv("HPSKIT_BODY_MODELS", raising=False)
     yield
+
+
+# Reference tensors of the authors' model (fixtures/reference_state_dict.tsv), shared by the block tests.
+REFERENCE_TSV = Path(__file__).resolve().parent / "fixtures" / "reference_state_dict.tsv"
+
+
+def _read_reference() -> list[tuple[str, tuple[int, ...], int, str]]:
+    rows = []
+    lines = REFERENCE_TSV.read_text().splitlines()
+    header = lines[0].split("\t")
+    ik, ish, inum, ikind = (header.index(c) for c in ("key", "shape", "numel", "kind"))
+    for line in lines[1:]:
+        cols = line.split("\t")
+        shape = tuple(int(s) for s in cols[ish].strip("[]").split(",") if s.strip())
+        rows.append((cols[ik], shape, int(cols[inum]), cols[ikind]))
+    return rows
+
+
+@pytest.fixture(scope="session")
+def reference_block():
+    """``reference_block("model.head.")`` → ordered [(key without prefix, shape, numel, kind)]."""
+    rows = _read_reference()
+
+    def block(prefix: str):
+        return [(k[len(prefix):], s, n, kind) for k, s, n, kind in rows if k.startswith(prefix)]
+
+    return block
