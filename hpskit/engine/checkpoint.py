@@ -174,10 +174,16 @@ class CheckpointManager:
             raise MissingFileError(f"checkpoint '{path}' not found; pass an existing step_XXXXXXXX.pt file "
                                    "or a run folder holding checkpoints/.")
         try:
-            # Our own files: they hold RNG states (numpy arrays, python tuples), so not weights_only.
-            return torch.load(path, map_location=map_location, weights_only=False)
+            # weights_only: besides tensors, our files hold the numpy RNG state (a uint32 array), so the few
+            # numpy reconstruction globals are allow-listed instead of unpickling arbitrary objects.
+            with torch.serialization.safe_globals(_NUMPY_SAFE_GLOBALS):
+                return torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unpickling failure means the file is unusable
             raise CorruptFileError(f"checkpoint '{path}' could not be read ({type(e).__name__}: {e}).") from e
+
+
+_NP_CORE = np._core if hasattr(np, "_core") else np.core  # numpy 2 renamed numpy.core
+_NUMPY_SAFE_GLOBALS = [_NP_CORE.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
 def capture_rng_state() -> dict:
