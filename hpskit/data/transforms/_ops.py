@@ -1,23 +1,76 @@
-"""Per-sample photometric operations that kornia does not have in the form Albumentations uses them.
+"""Per-sample photometric operations, each a handful of batched kernels with parameters drawn on the CPU.
 
-Each takes images (B, 3, H, W) in [0, 1] and a CPU ``torch.Generator`` and draws its parameters per
-sample (kornia draws some of these once per batch, e.g. the box-blur kernel size). All of them are
-vectorised over the batch: no Python loop over samples or pixels.
+Each op takes images (B, 3, H, W) in [0, 1] and a CPU ``torch.Generator``, draws its parameters per
+sample from that generator (no global RNG), and moves them to the images' device with one non-blocking
+copy. Nothing here reads a device tensor back on the host, so a CUDA call queues its kernels and returns
+without waiting for the GPU — except :func:`random_jpeg`, whose nvJPEG round trip has to.
+
+Why not the ``kornia.augmentation`` classes: on the two or three images an op gets per batch, their
+parameter generation and validation cost more than the op itself, and several of them block on the GPU
+(``.tolist()``/``bool()`` of device tensors, blocking host-to-device copies of constants). Where kornia
+has a functional op that takes per-sample tensors, it is used (``filter2d_separable``, ``filter2d`` with
+``get_motion_kernel2d``); the others are written here because kornia has no per-sample functional form of
+them (rain, random erasing, JPEG with a real codec) or because the op is a single expression.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
-from kornia.filters import box_blur
+import torchvision.io as tvio
+from kornia.filters import filter2d, filter2d_separable, get_motion_kernel2d
 from torch import Tensor
 
-__all__ = ["random_box_blur", "random_downscale", "random_noise_occlusion", "random_multiplicative"]
+__all__ = [
+    "to_device", "uniform", "box_blur_per_sample", "random_box_blur", "motion_blur_per_sample",
+    "random_motion_blur", "random_downscale", "random_noise_occlusion", "random_erasing", "random_rain",
+    "random_multiplicative", "random_jpeg", "jpeg_roundtrip",
+]
 
 
-def _uniform(n: int, lo: float, hi: float, generator: torch.Generator, like: Tensor) -> Tensor:
-    """(n,) uniform draws in [lo, hi] made on the CPU generator, moved to ``like``'s device/dtype."""
-    u = torch.rand(n, generator=generator, dtype=torch.float64)
-    return (lo + (hi - lo) * u).to(device=like.device, dtype=like.dtype)
+def to_device(t: Tensor, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """Move a host tensor to ``like``'s device (and ``dtype``) without waiting for the GPU.
+
+    A blocking host-to-device copy ends in ``cudaStreamSynchronize`` (the host waits for every queued
+    kernel); with ``non_blocking=True`` CUDA stages a pageable source before the call returns, so the
+    copy neither waits nor races with later changes of the source.
+    """
+    t = t.to(dtype or t.dtype)
+    if t.device == like.device:
+        return t
+    return t.to(like.device, non_blocking=t.device.type == "cpu" and like.device.type == "cuda")
+
+
+def uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> Tensor:
+    """(n,) float64 uniform draws in [lo, hi] from the CPU generator (kept on the CPU)."""
+    return lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
+
+
+def _odd_sizes(lo: int, hi: int) -> list[int]:
+    return [k for k in range(int(lo), int(hi) + 1) if k % 2 == 1] or [max(3, int(lo) | 1)]
+
+
+def box_blur_per_sample(images: Tensor, sizes: Tensor) -> Tensor:
+    """Box blur of sample i with an odd ``sizes[i] × sizes[i]`` box, reflect border, in one separable pass.
+
+    :func:`kornia.filters.filter2d_separable` with per-sample kernels: sample i's 1D box is centred in a
+    kernel of the largest size with zero taps around it, which is the same filter as its own box
+    (reflect padding gives the same pixels whatever its width).
+
+    Args:
+        images: (B, 3, H, W).
+        sizes: (B,) odd kernel sizes, a CPU integer tensor.
+
+    Returns:
+        Blurred images, (B, 3, H, W).
+    """
+    sizes = sizes.long().cpu()
+    K = int(sizes.max())
+    taps = (torch.arange(K) - K // 2).abs()
+    w = (taps[None] <= (sizes // 2)[:, None]).float() / sizes[:, None].float()  # (B, K)
+    w = to_device(w, images, images.dtype)
+    return filter2d_separable(images, w, w, border_type="reflect")
 
 
 def random_box_blur(images: Tensor, kernel: tuple[int, int], generator: torch.Generator) -> Tensor:
@@ -29,17 +82,51 @@ def random_box_blur(images: Tensor, kernel: tuple[int, int], generator: torch.Ge
         generator: CPU generator.
 
     Returns:
+        Blurred images, (B, 3, H, W) (:func:`box_blur_per_sample`).
+    """
+    sizes = torch.tensor(_odd_sizes(*kernel))
+    pick = torch.randint(len(sizes), (images.shape[0],), generator=generator)
+    return box_blur_per_sample(images, sizes[pick])
+
+
+def motion_blur_per_sample(images: Tensor, kernel_size: int, angle: Tensor, direction: Tensor) -> Tensor:
+    """:func:`kornia.filters.motion_blur` (nearest-rotated line kernel, zero border) with the kernels built
+    on the CPU and copied once, instead of on the device from host scalars.
+
+    Args:
+        images: (B, 3, H, W).
+        kernel_size: Odd kernel size.
+        angle: (B,) angles in degrees, CPU.
+        direction: (B,) directions in [−1, 1], CPU.
+
+    Returns:
         Blurred images, (B, 3, H, W).
     """
-    sizes = [k for k in range(int(kernel[0]), int(kernel[1]) + 1) if k % 2 == 1] or [3]
-    pick = torch.randint(len(sizes), (images.shape[0],), generator=generator)
-    out = images.clone()
-    for i, k in enumerate(sizes):  # one batched blur per kernel size (at most a handful)
-        sel = (pick == i).nonzero().squeeze(1)  # on the CPU: no device sync
-        if sel.numel():
-            sel = sel.to(images.device)
-            out[sel] = box_blur(images[sel], (k, k), border_type="reflect")
-    return out
+    angle, direction = angle.float().cpu(), direction.float().cpu()
+    weights = get_motion_kernel2d(int(kernel_size), angle, direction, mode="nearest")  # (B, k, k)
+    return filter2d(images, to_device(weights, images, images.dtype), border_type="constant")
+
+
+def random_motion_blur(images: Tensor, kernel: tuple[int, int], generator: torch.Generator) -> Tensor:
+    """Motion blur (kornia ``RandomMotionBlur(kernel, angle=180, direction=1)`` semantics).
+
+    One odd kernel size per call (as kornia draws it), a per-sample angle in [−180°, 180°] and direction
+    in [−1, 1]; see :func:`motion_blur_per_sample`.
+
+    Args:
+        images: (B, 3, H, W).
+        kernel: Inclusive range of kernel sizes (odd sizes inside it).
+        generator: CPU generator.
+
+    Returns:
+        Blurred images, (B, 3, H, W).
+    """
+    B = images.shape[0]
+    sizes = _odd_sizes(*kernel)
+    k = sizes[int(torch.randint(len(sizes), (1,), generator=generator))]
+    angle = uniform(B, -180.0, 180.0, generator)
+    direction = uniform(B, -1.0, 1.0, generator)
+    return motion_blur_per_sample(images, k, angle, direction)
 
 
 def random_downscale(images: Tensor, scale: tuple[float, float], generator: torch.Generator) -> Tensor:
@@ -58,11 +145,24 @@ def random_downscale(images: Tensor, scale: tuple[float, float], generator: torc
         Pixelated images, (B, 3, H, W).
     """
     B, C, H, W = images.shape
-    s = _uniform(B, scale[0], scale[1], generator, images).float()[:, None]
-    iy = torch.floor(torch.floor(torch.arange(H, device=images.device) * s) / s).long().clamp(0, H - 1)
-    ix = torch.floor(torch.floor(torch.arange(W, device=images.device) * s) / s).long().clamp(0, W - 1)
+    s = uniform(B, scale[0], scale[1], generator).float()[:, None]
+    iy = torch.floor(torch.floor(torch.arange(H) * s) / s).long().clamp(0, H - 1)
+    ix = torch.floor(torch.floor(torch.arange(W) * s) / s).long().clamp(0, W - 1)
+    idx = to_device(torch.cat([iy, ix], 1), images)  # one copy for both maps
+    iy, ix = idx[:, :H], idx[:, H:]
     rows = torch.gather(images, 2, iy[:, None, :, None].expand(B, C, H, W))
     return torch.gather(rows, 3, ix[:, None, None, :].expand(B, C, H, W))
+
+
+def _box_mask(images: Tensor, x0: Tensor, y0: Tensor, w: Tensor, h: Tensor) -> Tensor:
+    """(B, 1, H, W) bool mask of the boxes ``[x0, x0 + w) × [y0, y0 + h)`` given as (B,) host tensors."""
+    B, _, H, W = images.shape
+    box = to_device(torch.stack([x0, x0 + w, y0, y0 + h], 1).float(), images)  # (B, 4), one copy
+    xs = torch.arange(W, device=images.device, dtype=torch.float32)
+    ys = torch.arange(H, device=images.device, dtype=torch.float32)
+    inside_x = (xs >= box[:, 0:1]) & (xs < box[:, 1:2])  # (B, W)
+    inside_y = (ys >= box[:, 2:3]) & (ys < box[:, 3:4])  # (B, H)
+    return (inside_y[:, :, None] & inside_x[:, None, :])[:, None]
 
 
 def random_noise_occlusion(images: Tensor, size: tuple[float, float], generator: torch.Generator,
@@ -82,19 +182,104 @@ def random_noise_occlusion(images: Tensor, size: tuple[float, float], generator:
     """
     B, _, H, W = images.shape
     k = min(H, W) / 224.0
-    w = _uniform(B, size[0] * k, size[1] * k, generator, images).clamp(max=W)
-    h = _uniform(B, size[0] * k, size[1] * k, generator, images).clamp(max=H)
-    x0 = _uniform(B, 0.0, 1.0, generator, images) * (W - w)
-    y0 = _uniform(B, 0.0, 1.0, generator, images) * (H - h)
-    xs = torch.arange(W, device=images.device, dtype=images.dtype)
-    ys = torch.arange(H, device=images.device, dtype=images.dtype)
-    inside = (((xs[None] >= x0[:, None]) & (xs[None] < (x0 + w)[:, None]))[:, None, :]
-              & ((ys[None] >= y0[:, None]) & (ys[None] < (y0 + h)[:, None]))[:, :, None])
+    w = uniform(B, size[0] * k, size[1] * k, generator).clamp(max=W)
+    h = uniform(B, size[0] * k, size[1] * k, generator).clamp(max=H)
+    x0 = uniform(B, 0.0, 1.0, generator) * (W - w)
+    y0 = uniform(B, 0.0, 1.0, generator) * (H - h)
+    inside = _box_mask(images, x0, y0, w, h)
     if noise is None:
         dev_gen = torch.Generator(device=images.device)
         dev_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         noise = torch.rand(images.shape, generator=dev_gen, device=images.device, dtype=images.dtype)
-    return torch.where(inside[:, None], noise, images)
+    return torch.where(inside, noise, images)
+
+
+def random_erasing(images: Tensor, scale: tuple[float, float], ratio: tuple[float, float],
+                   generator: torch.Generator, value: float = 0.0) -> Tensor:
+    """Random erasing (kornia ``RandomErasing(scale, ratio, value)`` semantics), per sample.
+
+    Area ``a ~ U(scale) · H · W``; aspect ratio ``r`` uniform in ``[ratio[0], 1]`` or ``[1, ratio[1]]``
+    (a fair coin, when the range straddles 1; else uniform in the range); box height
+    ``round(sqrt(a · r))`` and width ``round(sqrt(a / r))`` clamped to the image; top-left corner uniform
+    over the positions that keep the box inside.
+
+    Args:
+        images: (B, 3, H, W).
+        scale: Range of the erased area fraction.
+        ratio: Range of the box aspect ratio (height / width).
+        generator: CPU generator.
+        value: Fill value.
+
+    Returns:
+        Images with one box set to ``value``, (B, 3, H, W).
+    """
+    B, _, H, W = images.shape
+    area = uniform(B, scale[0], scale[1], generator) * (H * W)
+    lo, hi = float(ratio[0]), float(ratio[1])
+    if lo < 1.0 < hi:
+        below, above = uniform(B, lo, 1.0, generator), uniform(B, 1.0, hi, generator)
+        r = torch.where(torch.rand(B, generator=generator) < 0.5, below, above)
+    else:
+        r = uniform(B, lo, hi, generator)
+    h = torch.round(torch.sqrt(area * r)).clamp(1, H)
+    w = torch.round(torch.sqrt(area / r)).clamp(1, W)
+    x0 = torch.floor(uniform(B, 0.0, 1.0, generator) * (W - w + 1)).clamp(max=W - w)
+    y0 = torch.floor(uniform(B, 0.0, 1.0, generator) * (H - h + 1)).clamp(max=H - h)
+    inside = _box_mask(images, x0, y0, w, h)
+    return images.masked_fill(inside, value)
+
+
+def random_rain(images: Tensor, drops: tuple[int, int], generator: torch.Generator,
+                drop_height: tuple[int, int] = (5, 20), drop_width: tuple[int, int] = (-5, 5),
+                value: float = 200.0 / 255.0) -> Tensor:
+    """Rain streaks (kornia ``RandomRain`` semantics), all samples in three kernels and one copy.
+
+    Per sample: a number of drops in ``drops``, a drop height in ``drop_height`` and a signed width in
+    ``drop_width`` (closed integer ranges; clamped to the image). A drop is a 1-pixel line of
+    ``max(height, |width|)`` steps from its start down ``height − 1`` rows and across ``|width| − 1``
+    columns (to the left for a negative width), written as the constant ``value``; starts are uniform
+    over the positions that keep the whole line inside the image. The line pixels of all drops are
+    computed on the CPU and set in one indexed write of a mask.
+
+    Why not kornia's ``RandomRain``: it exists only as an augmentation class, whose parameter generation
+    reads device tensors back (``.tolist()``, ``bool()`` checks), i.e. waits for the GPU each call.
+
+    Args:
+        images: (B, 3, H, W).
+        drops: Inclusive range of the number of drops per image.
+        generator: CPU generator.
+        drop_height: Inclusive range of the drop height (rows), ≥ 1.
+        drop_width: Inclusive range of the signed drop width (columns).
+        value: Value written on the drops.
+
+    Returns:
+        Rainy images, (B, 3, H, W).
+    """
+    B, _, H, W = images.shape
+    def draw(lo: int, hi: int) -> Tensor:
+        return torch.randint(int(lo), int(hi) + 1, (B,), generator=generator)
+
+    n = draw(*drops)
+    dh = draw(*drop_height).clamp(1, H - 1)
+    dw = draw(*drop_width).clamp(1 - W, W - 1)
+    length = torch.maximum(dh, dw.abs())  # steps per line
+    last_dy = dh - 1
+    last_dx = torch.where(dw > 0, dw - 1, torch.where(dw < 0, dw + 1, torch.zeros_like(dw)))
+    L, N = int(length.max()), int(n.max())
+    frac = torch.arange(L, dtype=torch.float64)[None] / (length - 1).clamp(min=1)[:, None].double()  # (B, L)
+    line_y = (frac * last_dy[:, None]).long()  # truncation, as an integer linspace
+    line_x = (frac * last_dx[:, None]).long()
+    u = torch.rand(B, N, 2, generator=generator, dtype=torch.float64)
+    y0 = (u[..., 0] * (H - last_dy)[:, None]).long()
+    x0 = (u[..., 1] * (W - last_dx.abs())[:, None]).long() + (-last_dx).clamp(min=0)[:, None]
+    ys = y0[:, :, None] + line_y[:, None, :]  # (B, N, L)
+    xs = x0[:, :, None] + line_x[:, None, :]
+    valid = ((torch.arange(N)[None, :, None] < n[:, None, None])
+             & (torch.arange(L)[None, None, :] < length[:, None, None]))
+    flat = (torch.arange(B)[:, None, None] * (H * W) + ys * W + xs)[valid]
+    mask = torch.zeros(B * H * W, dtype=torch.bool, device=images.device)
+    mask.index_fill_(0, to_device(flat, images), True)
+    return images.masked_fill(mask.view(B, 1, H, W), value)
 
 
 def random_multiplicative(images: Tensor, multiplier: tuple[float, float],
@@ -109,5 +294,82 @@ def random_multiplicative(images: Tensor, multiplier: tuple[float, float],
     Returns:
         Scaled images clipped to [0, 1], (B, 3, H, W).
     """
-    m = _uniform(images.shape[0], multiplier[0], multiplier[1], generator, images)
+    m = to_device(uniform(images.shape[0], multiplier[0], multiplier[1], generator), images, images.dtype)
     return (images * m[:, None, None, None]).clamp(0, 1)
+
+
+_CUDA_JPEG = {"ok": True}  # switched off after the first failed nvJPEG encode (torchvision without it)
+
+
+def _jpeg_cpu(u8: Tensor, quality: list[int]) -> Tensor:
+    """libjpeg round trip of (B, 3, H, W) uint8 CPU images, one quality each (4:2:0, like OpenCV/PIL)."""
+    encoded = [tvio.encode_jpeg(img, quality=q) for img, q in zip(u8, quality)]
+    return torch.stack(tvio.decode_jpeg(encoded, mode=tvio.ImageReadMode.RGB))
+
+
+def _jpeg_cuda(u8: Tensor, quality: list[int]) -> Tensor:
+    """nvJPEG round trip of (B, 3, H, W) uint8 CUDA images: one encode call per distinct quality, one batched
+    decode. torchvision's encoder works on its own stream and, in some versions, without waiting for the
+    caller's stream, so the current stream is synchronised first (the encoder itself synchronises the host
+    per image to read the encoded length, so this costs little more). nvJPEG encodes 4:4:4."""
+    torch.cuda.current_stream(u8.device).synchronize()
+    encoded: list[Tensor | None] = [None] * len(quality)
+    for q in sorted(set(quality)):
+        idx = [i for i, qi in enumerate(quality) if qi == q]
+        for i, data in zip(idx, tvio.encode_jpeg([u8[i] for i in idx], quality=q)):
+            encoded[i] = data
+    lengths = [int(e.numel()) for e in encoded]  # type: ignore[union-attr]
+    host = torch.cat(encoded).cpu()  # type: ignore[arg-type]  # decode_jpeg reads bytes on the CPU: one copy
+    decoded = tvio.decode_jpeg(list(host.split(lengths)), mode=tvio.ImageReadMode.RGB, device=u8.device)
+    return torch.stack(decoded)
+
+
+def jpeg_roundtrip(images: Tensor, quality: list[int]) -> Tensor:
+    """Compress and decompress images as JPEG (a real codec) at one integer quality per image.
+
+    The float images are quantised as an 8-bit pipeline holds them (``round(x · 255)``, clipped), encoded
+    and decoded with ``torchvision.io`` (nvJPEG on CUDA tensors, 4:4:4; libjpeg on CPU tensors, 4:2:0 as
+    OpenCV/PIL), and returned as ``uint8 / 255``. On CUDA, if torchvision's nvJPEG encoder is missing or
+    fails, the images go through the CPU codec (one copy each way) from then on, with a warning.
+
+    Args:
+        images: (B, 3, H, W) in [0, 1].
+        quality: B integer qualities in [1, 100].
+
+    Returns:
+        (B, 3, H, W) decoded images in [0, 1], same dtype and device.
+    """
+    if len(quality) != images.shape[0]:
+        raise ValueError(f"jpeg_roundtrip: {images.shape[0]} images but {len(quality)} qualities.")
+    quality = [int(q) for q in quality]
+    u8 = (images * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        out = None
+        if u8.is_cuda and _CUDA_JPEG["ok"]:
+            try:
+                out = _jpeg_cuda(u8, quality)
+            except (RuntimeError, NotImplementedError) as e:
+                _CUDA_JPEG["ok"] = False
+                warnings.warn(f"jpeg_roundtrip: nvJPEG encode failed ({e}); using the CPU codec from now on.",
+                              RuntimeWarning, stacklevel=2)
+        if out is None:
+            out = _jpeg_cpu(u8.cpu(), quality).to(images.device)
+    return out.to(images.dtype) / 255.0
+
+
+def random_jpeg(images: Tensor, quality: tuple[float, float], generator: torch.Generator) -> Tensor:
+    """JPEG compression at a random integer quality per sample in ``[quality[0], quality[1]]``
+    (Albumentations ``ImageCompression``); see :func:`jpeg_roundtrip`.
+
+    Args:
+        images: (B, 3, H, W) in [0, 1].
+        quality: Inclusive quality range (clipped to [1, 100]).
+        generator: CPU generator.
+
+    Returns:
+        (B, 3, H, W) in [0, 1].
+    """
+    lo, hi = max(1, round(quality[0])), min(100, round(quality[1]))
+    q = torch.randint(lo, hi + 1, (images.shape[0],), generator=generator)
+    return jpeg_roundtrip(images, q.tolist())

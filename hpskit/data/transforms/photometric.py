@@ -1,4 +1,4 @@
-"""Photometric augmentation on the GPU (kornia), arranged as the D-PoSE authors' Albumentations pipeline.
+"""Photometric augmentation on the GPU, arranged as the D-PoSE authors' Albumentations pipeline.
 
 The authors (reference-dpose.md (h)) apply two ``OneOf`` groups with p = 0.3 each to the RGB crop:
 
@@ -8,20 +8,38 @@ The authors (reference-dpose.md (h)) apply two ``OneOf`` groups with p = 0.3 eac
    posterize, gamma 80–200, equalize}.
 
 :meth:`PhotometricConfig.authors` is that arrangement; :meth:`PhotometricConfig.paper` uses the list of
-the paper's §4.2 (no ToGray; "random occlusions" as kornia's random erasing) in the same two groups.
-Each sample draws its own group decisions and operation, and each operation is applied in one batched
-call to the samples that chose it, so a batch costs about one kernel launch per used operation.
+the paper's §4.2 (no ToGray; "random occlusions" as random erasing) in the same two groups. Each sample
+draws its own group decisions and operation, and each operation is applied in one batched call to the
+samples that chose it.
 
-Where kornia's parameters differ from Albumentations', the mapping used is: hue shift 20 (OpenCV
-units of 2°) → ±40° = ±0.111 of a turn; saturation shift 30/255 → a factor in [0.7, 1.3]; value
-shift 20/255 → additive brightness ±0.078; gamma limit 80–200 → γ ∈ [0.8, 2.0]; CLAHE clip 1–4 on an
-8 × 8 grid; rain ≈ H·W/600 drops; posterize to 4 bits. Blur, downscale, the noise occluder and the
-multiplicative noise are hpskit's own per-sample ops (:mod:`hpskit.data.transforms._ops`).
+Cost: a batch of 64 uses about 14 operations on 2–3 images each, so on a GPU the call is bound by
+kernel launches and Python, not by arithmetic. Every operation is therefore a few batched kernels whose
+parameters are drawn per sample on the CPU and moved with one non-blocking copy
+(:mod:`~hpskit.data.transforms._ops`, :mod:`~hpskit.data.transforms._color`,
+:mod:`~hpskit.data.transforms._clahe`), and nothing reads the GPU back, except JPEG: its codec round trip
+(nvJPEG, or libjpeg on CPU tensors) synchronises the host with the GPU.
 
-Randomness: kornia draws from torch's global generators. To make a call reproducible without touching
-the caller's global RNG state, the module derives one seed from the given ``torch.Generator`` (or
-``seed``), and runs inside ``torch.random.fork_rng`` with the CPU and the images' device seeded from it;
-the global states are restored on exit.
+What each operation is (Albumentations name → here):
+
+* ``Blur`` 3–10: box blur, odd size per sample, reflect border;
+* ``MotionBlur`` 3–15: kornia's motion kernel (one odd size per call, angle and direction per sample);
+* ``ImageCompression`` 20–100: a real JPEG round trip at an integer quality per sample;
+* ``Downscale``: nearest down/up; noise occluder: a uniform-noise rectangle; random erasing: a zero box;
+* ``RandomRain``, ``RandomSnow``: kornia's ``RandomRain`` / ``RandomSnow`` effects (drops of value
+  200/255, ≈ H·W/600 per image; HLS lightness below the coefficient scaled by the brightness);
+* ``CLAHE`` clip 1–4, 8 × 8 tiles: on the L channel of LAB, as Albumentations does for RGB images
+  (kornia's ``RandomClahe``, used before, equalised each RGB channel, which also shifts hues);
+* ``Equalize``: per-channel histogram equalisation (:func:`kornia.enhance.equalize`, PIL's rule);
+* ``HueSaturationValue`` (20, 30, 20): one HSV round trip: hue ± 20 OpenCV units (±40° = ±0.111 of a
+  turn), saturation × [0.7, 1.3] (the 30/255 shift as a factor), value ± 20/255 added in HSV (before, a
+  ``ColorJiggle`` added it to RGB, in a random order with the hue and saturation changes);
+* ``RandomBrightnessContrast``: ``α·x + β``, α ∈ [0.8, 1.2], β ∈ [−0.2, 0.2];
+* ``RandomGamma`` 80–200: ``x ** γ``, γ ∈ [0.8, 2.0]; ``Posterize``: 4 bits; ``ToGray``: ITU-R 601
+  luma; ``MultiplicativeNoise`` 0.5–1.5: one factor per image.
+
+Randomness: every parameter is drawn from one CPU ``torch.Generator`` seeded per call from the given
+``generator`` (or ``seed``); the occluder's noise comes from a device generator seeded from it. Global
+RNG states are never read or changed, and a call is reproducible from its seed on a given device.
 
 Example:
     >>> aug = PhotometricAugment("authors")
@@ -33,16 +51,35 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import kornia.augmentation as KA
 import torch
 from torch import Tensor, nn
 
 from hpskit.core import ConfigError, ShapeError, check_shape
 
-from ._ops import random_box_blur, random_downscale, random_multiplicative, random_noise_occlusion
+from ._clahe import clahe_rgb
+from ._color import (
+    equalize_images,
+    grayscale,
+    random_brightness_contrast,
+    random_gamma,
+    random_hue_saturation_value,
+    random_posterize,
+    random_snow,
+)
+from ._ops import (
+    random_box_blur,
+    random_downscale,
+    random_erasing,
+    random_jpeg,
+    random_motion_blur,
+    random_multiplicative,
+    random_noise_occlusion,
+    random_rain,
+    to_device,
+    uniform,
+)
 
 __all__ = ["OP_NAMES", "OneOf", "PhotometricConfig", "PhotometricAugment", "photometric_augment"]
 
@@ -177,25 +214,6 @@ class PhotometricConfig:
         return makers[name]()
 
 
-def _kornia_ops(c: PhotometricConfig) -> dict[str, nn.Module]:
-    """The kornia modules (each with p = 1: the group decides whether it runs)."""
-    return {
-        "motion_blur": KA.RandomMotionBlur(kernel_size=tuple(int(k) for k in c.motion_blur_kernel),
-                                           angle=180.0, direction=1.0, p=1.0),
-        "jpeg": KA.RandomJPEG(jpeg_quality=tuple(float(q) for q in c.jpeg_quality), p=1.0),
-        "snow": KA.RandomSnow(snow_coefficient=tuple(c.snow_coefficient), brightness=tuple(c.snow_brightness),
-                              p=1.0),
-        "erasing": KA.RandomErasing(scale=tuple(c.erasing_scale), ratio=(0.3, 3.3), value=0.0, p=1.0),
-        "clahe": KA.RandomClahe(clip_limit=tuple(c.clahe_clip), grid_size=tuple(c.clahe_grid), p=1.0),
-        "equalize": KA.RandomEqualize(p=1.0),
-        "posterize": KA.RandomPosterize(bits=tuple(float(b) for b in c.posterize_bits), p=1.0),
-        "gamma": KA.RandomGamma(gamma=tuple(c.gamma), p=1.0),
-        "hue_saturation": KA.ColorJiggle(brightness=c.value, saturation=c.saturation, hue=c.hue, p=1.0),
-        "brightness_contrast": KA.ColorJiggle(brightness=c.brightness, contrast=c.contrast, p=1.0),
-        "grayscale": KA.RandomGrayscale(p=1.0),
-    }
-
-
 class PhotometricAugment(nn.Module):
     """Batched photometric augmentation of RGB images in [0, 1] (before ImageNet normalisation).
 
@@ -210,28 +228,47 @@ class PhotometricAugment(nn.Module):
     def __init__(self, config: PhotometricConfig | str = "authors") -> None:
         super().__init__()
         self.config = PhotometricConfig.preset(config) if isinstance(config, str) else config
-        used = {o for g in self.config.groups for o in g.ops}
-        self.kornia_ops = nn.ModuleDict({k: v for k, v in _kornia_ops(self.config).items() if k in used})
 
     def extra_repr(self) -> str:
         return ", ".join(f"OneOf({g.ops}, p={g.p})" for g in self.config.groups)
 
     def _apply_op(self, name: str, x: Tensor, gen: torch.Generator) -> Tensor:
+        """Apply operation ``name`` to every image of ``x`` (B, 3, H, W), parameters drawn from ``gen``."""
         c = self.config
         if name == "blur":
             return random_box_blur(x, c.blur_kernel, gen)
+        if name == "motion_blur":
+            return random_motion_blur(x, c.motion_blur_kernel, gen)
+        if name == "jpeg":
+            return random_jpeg(x, c.jpeg_quality, gen)
         if name == "downscale":
             return random_downscale(x, c.downscale, gen)
-        if name == "occlusion":
-            return random_noise_occlusion(x, c.occlusion_size, gen)
-        if name == "multiplicative_noise":
-            return random_multiplicative(x, c.multiplier, gen)
         if name == "rain":
             n = max(1, round(c.rain_drops_per_pixel * x.shape[-1] * x.shape[-2]))
-            op: Callable = KA.RandomRain(number_of_drops=(max(1, n // 2), n * 3 // 2 + 1),
-                                         drop_height=(5, 20), drop_width=(-5, 5), p=1.0)
-            return op(x)
-        return self.kornia_ops[name](x)
+            return random_rain(x, (max(1, n // 2), n * 3 // 2 + 1), gen)
+        if name == "snow":
+            return random_snow(x, c.snow_coefficient, c.snow_brightness, gen)
+        if name == "occlusion":
+            return random_noise_occlusion(x, c.occlusion_size, gen)
+        if name == "erasing":
+            return random_erasing(x, c.erasing_scale, (0.3, 3.3), gen)
+        if name == "clahe":
+            return clahe_rgb(x, uniform(x.shape[0], c.clahe_clip[0], c.clahe_clip[1], gen), c.clahe_grid)
+        if name == "equalize":
+            return equalize_images(x)
+        if name == "posterize":
+            return random_posterize(x, c.posterize_bits, gen)
+        if name == "gamma":
+            return random_gamma(x, c.gamma, gen)
+        if name == "hue_saturation":
+            return random_hue_saturation_value(x, c.hue, c.saturation, c.value, gen)
+        if name == "brightness_contrast":
+            return random_brightness_contrast(x, c.brightness, c.contrast, gen)
+        if name == "multiplicative_noise":
+            return random_multiplicative(x, c.multiplier, gen)
+        if name == "grayscale":
+            return grayscale(x)
+        raise ConfigError(f"PhotometricAugment: unknown op {name!r}.")  # unreachable: the config checks names
 
     def forward(self, images: Tensor, generator: torch.Generator | None = None,
                 seed: int | None = None) -> Tensor:
@@ -259,26 +296,23 @@ class PhotometricAugment(nn.Module):
             src = generator if generator is not None else torch.default_generator
             seed = int(torch.randint(0, 2**62, (1,), generator=src, device=src.device))
         gen = torch.Generator().manual_seed(int(seed))
-        dtype = images.dtype
+        B = images.shape[0]
+        # every group's decisions first (on the CPU), then one copy of all sample indices to the device
+        plan: list[tuple[str, Tensor]] = []
+        for g in groups:
+            apply = torch.rand(B, generator=gen) < g.p
+            choice = torch.randint(len(g.ops), (B,), generator=gen)
+            for k, name in enumerate(g.ops):
+                sel = (apply & (choice == k)).nonzero().squeeze(1)
+                if sel.numel():
+                    plan.append((name, sel))
         x = images.to(torch.float32, copy=True)  # modified in place below
-        device = x.device
-        B = x.shape[0]
-        devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices, device_type="cuda"):
-            torch.random.default_generator.manual_seed(int(seed) + 1)
-            if device.type == "cuda":
-                torch.cuda.default_generators[device.index if device.index is not None
-                                              else torch.cuda.current_device()].manual_seed(int(seed) + 2)
-            for g in groups:
-                apply = torch.rand(B, generator=gen) < g.p
-                choice = torch.randint(len(g.ops), (B,), generator=gen)
-                for k, name in enumerate(g.ops):
-                    sel = (apply & (choice == k)).nonzero().squeeze(1)
-                    if sel.numel() == 0:
-                        continue
-                    sel = sel.to(device)
-                    x.index_copy_(0, sel, self._apply_op(name, x.index_select(0, sel), gen).clamp(0, 1))
-        return x.to(dtype)
+        if not plan:
+            return x.to(images.dtype)
+        indices = to_device(torch.cat([sel for _, sel in plan]), x).split([len(sel) for _, sel in plan])
+        for (name, _), sel in zip(plan, indices):
+            x.index_copy_(0, sel, self._apply_op(name, x.index_select(0, sel), gen).clamp(0, 1))
+        return x.to(images.dtype)
 
 
 def photometric_augment(images: Tensor, config: PhotometricConfig | str = "authors",
