@@ -15,30 +15,45 @@ training input path of hpskit on them:
 4. ``PhotometricAugment("authors")`` (two OneOf groups, p = 0.3 each);
 5. ImageNet normalisation.
 
-Timing: warmup batches, ``torch.cuda.synchronize()`` per batch, the median batch time over the measured
-batches (loader waits included) → images/s; also the total wall time, and each GPU stage alone on one
-resident batch (decode, crop, augment, normalise); ``--profile`` adds a torch.profiler table. Prints
-one JSON line and writes it to ``--out``.
-Goal: ≥ 3,000 images/s at batch 64 on one H100.
+Timing (each after warmup batches):
+
+* ``images_per_s``: ``torch.cuda.synchronize()`` after every batch, the median batch time over the
+  measured batches (loader waits included); ``images_per_s_total`` is the same run's wall time;
+* ``images_per_s_pipelined``: the same path with **no** per-batch synchronisation, one at the end, as a
+  training loop consumes it (the host queues batch i+1 while the GPU still works on batch i);
+* ``images_per_s_prefetch``: pipelined, and decode + crop of batch i+1 run in a worker thread on a side
+  CUDA stream while batch i is augmented (:class:`Prefetcher`: the main stream waits on the side
+  stream's event before using a batch, and the batch is marked as used on the main stream, so the
+  caching allocator cannot recycle it early). The thread helps where a stage waits: nvJPEG's host-side
+  Huffman decoding and the JPEG augmentation's synchronisation release the GIL;
+* ``stages_ms``: each GPU stage alone on one resident batch (decode, crop, augment, normalise);
+* ``--per-op``: each photometric op alone (forced, ``p = 1``) on batch 3 and batch 64 at ``res``²,
+  synchronised median, as ``per_op_ms``; ``--profile`` prints a torch.profiler table.
+
+Prints one JSON line and writes it to ``--out``. Goal: ≥ 3,000 images/s at batch 64 on one H100.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from hpskit.data.transforms import (
+    OP_NAMES,
     EncodedImageFiles,
     PhotometricAugment,
+    PhotometricConfig,
     collate_encoded,
     decode_images,
     normalize_imagenet,
@@ -84,21 +99,71 @@ class Pipeline:
     def __init__(self, device: torch.device, res: int, preset: str, seed: int) -> None:
         self.device, self.res = device, res
         self.aug = PhotometricAugment(preset).to(device)
-        self.g = torch.Generator().manual_seed(seed)
+        # separate generators: the prefetcher crops in its thread while the main thread augments
+        self.crop_g = torch.Generator().manual_seed(seed)
+        self.aug_g = torch.Generator().manual_seed(seed + 1)
 
     def decode(self, raw) -> torch.Tensor:
         return stack_images(decode_images(raw, self.device))
 
     def crop(self, frames: torch.Tensor) -> torch.Tensor:
         B, _, H, W = frames.shape
-        center, scale = random_boxes(B, W, H, self.g, self.device)
+        center, scale = random_boxes(B, W, H, self.crop_g, self.device)
         return crop_images(frames.float().div_(255.0), center, scale, res=self.res)
 
+    def load(self, raw) -> torch.Tensor:
+        """Decode + crop: the part the prefetcher runs ahead."""
+        return self.crop(self.decode(raw))
+
     def augment(self, crops: torch.Tensor) -> torch.Tensor:
-        return self.aug(crops, generator=self.g)
+        return self.aug(crops, generator=self.aug_g)
+
+    def finish(self, crops: torch.Tensor) -> torch.Tensor:
+        return normalize_imagenet(self.augment(crops))
 
     def __call__(self, raw) -> torch.Tensor:
-        return normalize_imagenet(self.augment(self.crop(self.decode(raw))))
+        return self.finish(self.load(raw))
+
+
+class Prefetcher:
+    """Decode + crop batch i+1 in a worker thread (own CUDA stream) while the caller augments batch i.
+
+    Args:
+        pipe: The :class:`Pipeline` (its ``load`` runs in the thread, with its own generator).
+        batches: Iterator of ``(indices, raw bytes)`` from the loader (only the thread reads it).
+    """
+
+    def __init__(self, pipe: Pipeline, batches) -> None:
+        self.pipe, self.batches = pipe, batches
+        cuda = pipe.device.type == "cuda"
+        self.stream = torch.cuda.Stream(pipe.device) if cuda else None
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
+        self.pending = self.pool.submit(self._load)
+
+    def _load(self):
+        _, raw = next(self.batches)
+        ctx = torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
+        with ctx:
+            crops = self.pipe.load(raw)
+            done = None
+            if self.stream is not None:
+                done = torch.cuda.Event()
+                done.record(self.stream)
+        return crops, done
+
+    def next(self) -> torch.Tensor:
+        crops, done = self.pending.result()
+        self.pending = self.pool.submit(self._load)
+        if done is not None:
+            main = torch.cuda.current_stream(self.pipe.device)
+            main.wait_event(done)  # the GPU waits, the host does not
+            crops.record_stream(main)  # freed later by the main stream's work, not the side stream's
+        return crops
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.pending.result()
+        self.pool.shutdown(wait=True)
 
 
 def _sync(device: torch.device) -> None:
@@ -117,6 +182,23 @@ def _time(fn, device, reps: int) -> float:
     return statistics.median(ts)
 
 
+def per_op_times(crops: torch.Tensor, device: torch.device, reps: int, seed: int) -> dict:
+    """Each photometric op alone (forced) on the first 3 and on 64 crops: synchronised median ms."""
+    big = crops.repeat((64 + crops.shape[0] - 1) // crops.shape[0], 1, 1, 1)[:64].contiguous()
+    table = {}
+    for op in OP_NAMES:
+        aug = PhotometricAugment(PhotometricConfig.single(op, p=1.0)).to(device)
+        g = torch.Generator().manual_seed(seed)
+        row = {}
+        for n in (3, 64):
+            x = big[:n]
+            aug._apply_op(op, x, g)  # warm-up (first-call setup, caches)
+            run = lambda aug=aug, op=op, x=x, g=g: aug._apply_op(op, x, g)  # noqa: E731
+            row[f"b{n}"] = round(1e3 * _time(run, device, reps), 3)
+        table[op] = row
+    return table
+
+
 def main() -> None:
     cuda = torch.cuda.is_available()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -133,6 +215,9 @@ def main() -> None:
     ap.add_argument("--folder", type=Path, default=None, help="reuse/keep the JPEG files here")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler table of one batch")
+    ap.add_argument("--per-op", action="store_true",
+                    help="time each photometric op alone (p=1) on batch 3 and batch 64, into per_op_ms")
+    ap.add_argument("--no-prefetch", action="store_true", help="skip the prefetching measurement")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -176,6 +261,32 @@ def main() -> None:
         times.append(time.perf_counter() - t)
     total = time.perf_counter() - start
 
+    # pipelined: no per-batch synchronisation, one at the end
+    for _ in range(args.warmup):
+        _, raw = next(it)
+        pipe(raw)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(args.iters):
+        _, raw = next(it)
+        out = pipe(raw)
+    _sync(device)
+    pipelined = time.perf_counter() - start
+
+    # pipelined with decode + crop of the next batch in a worker thread / side stream
+    prefetched = None
+    if not args.no_prefetch:
+        pre = Prefetcher(pipe, it)
+        for _ in range(args.warmup):
+            pipe.finish(pre.next())
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(args.iters):
+            out = pipe.finish(pre.next())
+        _sync(device)
+        prefetched = time.perf_counter() - start
+        pre.close()  # its last batch was loaded from `it` and is dropped
+
     # each GPU stage alone on one resident batch
     _, raw = next(it)
     frames = pipe.decode(raw)
@@ -188,6 +299,7 @@ def main() -> None:
         "augment_ms": 1e3 * _time(lambda: pipe.augment(crops), device, reps),
         "normalise_ms": 1e3 * _time(lambda: normalize_imagenet(aug), device, reps),
     }
+    per_op = per_op_times(crops, device, reps, args.seed) if args.per_op else None
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -215,9 +327,13 @@ def main() -> None:
         "measured_batches": args.iters,
         "images_per_s": round(args.batch / med, 1),
         "images_per_s_total": round(args.batch * args.iters / total, 1),
+        "images_per_s_pipelined": round(args.batch * args.iters / pipelined, 1),
+        "images_per_s_prefetch": (round(args.batch * args.iters / prefetched, 1) if prefetched is not None
+                                  else None),
         "median_ms_per_batch": round(1e3 * med, 2),
         "best_ms_per_batch": round(1e3 * min(times), 2),
         "stages_ms": {k: round(v, 2) for k, v in stages.items()},
+        "per_op_ms": per_op,
         "output": [list(out.shape), str(out.dtype), str(out.device)],
         "file_generation_s": round(gen_s, 1),
         "peak_gpu_mb": (round(torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda"
