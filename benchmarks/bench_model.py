@@ -2,7 +2,10 @@
 
 Measures images/s for a full training step (forward, a loss touching every output, backward, Adam step)
 at batch 64, 224×224, for: fp32, bf16 autocast, bf16 + channels_last, bf16 + channels_last + torch.compile;
-and inference (no grad) in fp32 and bf16. Ratios are taken within one run.
+bf16 + channels_last with the forward/backward replayed as CUDA graphs (:class:`hpskit.engine.GraphedModule`),
+and bf16 + channels_last with cuDNN autotuning off (what a loop that never sets
+``torch.backends.cudnn.benchmark`` gets); and inference (no grad) in fp32 and bf16. Ratios are taken within
+one run.
 
     python benchmarks/bench_model.py --out bench_model.json
 """
@@ -16,6 +19,7 @@ import time
 
 import torch
 
+from hpskit.engine import GraphedModule
 from hpskit.models import DPoSE, DPoSEConfig
 
 
@@ -60,6 +64,7 @@ def main():
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--only", default=None, help="comma-separated config names to run (default: all)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -69,20 +74,31 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     results = []
-    configs = [("fp32", False, False, False), ("bf16", True, False, False), ("bf16+cl", True, True, False)]
+    configs = [("fp32", False, False, ""), ("bf16", True, False, ""), ("bf16+cl", True, True, ""),
+               ("bf16+cl+graphs", True, True, "graphs"), ("bf16+cl-nobench", True, True, "nobench")]
     if not args.no_compile and device.type == "cuda":
-        configs.append(("bf16+cl+compile", True, True, True))
-    for name, bf16, cl, comp in configs:
+        configs.append(("bf16+cl+compile", True, True, "compile"))
+    if args.only:
+        keep = set(args.only.split(","))
+        configs = [c for c in configs if c[0] in keep or c[0] == "fp32"]
+    for name, bf16, cl, mode in configs:
+        torch.backends.cudnn.benchmark = mode != "nobench"
         model = DPoSE(DPoSEConfig(body_model="none")).to(device).train()
         if cl:
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(model.parameters(), lr=1e-5)
-        run_model = torch.compile(model) if comp else model
+        run_model = model
+        if mode == "compile":
+            run_model = torch.compile(model)
+        elif mode == "graphs":
+            run_model = GraphedModule(model, autocast_dtype=torch.bfloat16 if bf16 else None)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         r = bench(name, run_model, opt, device, args.batch, args.steps, args.warmup, bf16, cl)
         print(json.dumps(r), flush=True)
         results.append(r)
+        if mode == "graphs":
+            r["graph_replays"] = run_model.replays
         if name in ("fp32", "bf16+cl"):
             model.eval()
             r = bench(name + " inference", run_model, None, device, args.batch, args.steps, args.warmup,

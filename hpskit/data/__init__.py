@@ -5,7 +5,8 @@
 * :mod:`hpskit.data.datasets`: BEDLAM, AGORA, 3DPW, EMDB readers of the real on-disk formats;
 * :mod:`hpskit.data.fixtures`: writers of tiny datasets in those formats (tests, demos);
 * :mod:`hpskit.data.transforms`: photometric augmentation (kornia) and GPU JPEG decoding;
-* :mod:`hpskit.data.synthetic`: :class:`SyntheticHumans`, the on-device synthetic data engine.
+* :mod:`hpskit.data.synthetic`: :class:`SyntheticHumans`, the on-device synthetic data engine;
+* :mod:`hpskit.data.prefetch`: :class:`BackgroundBatches`, the next batch made in a background thread.
 """
 
 from .crop import CropConfig, crop_full_image, sample_crop_box
@@ -24,6 +25,7 @@ from .datasets import (
     normalize_depth_percentile,
     select_person_mask,
 )
+from .prefetch import BackgroundBatches
 from .sample import (
     FLAG_NAMES,
     IMAGENET_MEAN,
@@ -44,6 +46,7 @@ __all__ = [
     "AGORALayout",
     "BEDLAM",
     "BEDLAMLayout",
+    "BackgroundBatches",
     "Batch",
     "CropConfig",
     "EMDB",

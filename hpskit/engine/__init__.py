@@ -1,5 +1,6 @@
 """Training-loop utilities shared by the recipes: typed configs, checkpoints with exact resume, DDP helpers,
-the NaN/inf guard, a resumable distributed sampler, and run logging.
+the NaN/inf guard, CUDA-graph replay of a network's training step, a resumable distributed sampler, and run
+logging.
 
 The recipes (``recipes/dpose/train.py``) stay plain PyTorch loops; these are the pieces worth reusing.
 """
@@ -24,6 +25,7 @@ from .distributed import (
     init_distributed,
     is_distributed,
 )
+from .graphs import GraphedModule
 from .guard import NonFiniteGuard, StepVerdict, TrainingDivergedError
 from .sampler import ResumableDistributedSampler
 from .tracking import RunLogger, Throughput, gpu_memory_gb, read_jsonl
@@ -31,6 +33,7 @@ from .tracking import RunLogger, Throughput, gpu_memory_gb, read_jsonl
 __all__ = [
     "CheckpointManager",
     "DistInfo",
+    "GraphedModule",
     "NonFiniteGuard",
     "ResumableDistributedSampler",
     "RunLogger",

@@ -16,7 +16,7 @@ from hpskit.models import DPoSE
 # Total loss of steps 1..4 of `train.py --config smoke.yaml` (CPU, float32, 2 threads). They change whenever
 # the model, the loss, the synthetic engine's distributions or the smoke config change on purpose; then
 # rerun the smoke config and copy the "loss" column of <output_dir>/metrics.jsonl here.
-STORED_LOSSES = [8.590534210205078, 13.499414443969727, 25.124893188476562, 20.927127838134766]
+STORED_LOSSES = [8.590534210205078, 13.499414443969727, 25.646705627441406, 21.005924224853516]
 
 
 def test_smoke_losses_match_stored(smoke_run):
@@ -100,3 +100,34 @@ def test_bf16_autocast_and_channels_last_steps(recipe, tmp_path):
     assert [r["step"] for r in recs if r["kind"] == "train"] == [1, 2]
     assert all(isinstance(r["loss"], float) for r in recs if r["kind"] == "train")
     assert recs[-1]["kind"] == "eval" and isinstance(recs[-1]["mpjpe"], float)
+
+
+def test_cuda_graphs_and_compile_are_exclusive(recipe, tmp_path):
+    with pytest.raises(Exception, match="cuda_graphs and compile"):
+        load_config(recipe.TrainConfig, SMOKE, [f"output_dir={tmp_path}", "runtime.cuda_graphs=true",
+                                                "runtime.compile=true"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graph_steps_match_eager_steps(recipe, tmp_path):
+    """The first steps with the network replayed from CUDA graphs log the losses of eager steps (TF32 off,
+    so both paths compute in full float32; the smoke config is chaotic, so only two steps are compared)."""
+    losses = {}
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        for graphs in (False, True):
+            out = tmp_path / f"graphs_{graphs}"
+            cfg = load_config(recipe.TrainConfig, SMOKE, [
+                f"output_dir={out}", "runtime.max_steps=2", "runtime.device=cuda", "log.every=1",
+                f"runtime.cuda_graphs={str(graphs).lower()}", "runtime.cudnn_benchmark=false",
+                "log.image_every=0", "log.eval_every=0", "checkpoint.export=false", *FAST])
+            rec = recipe.DPoSETrainRecipe(cfg)
+            rec.run()
+            if graphs:
+                assert rec.model.captured and rec.model.replays == 2
+            losses[graphs] = [r["loss"] for r in read_jsonl(out / "metrics.jsonl") if r["kind"] == "train"]
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    assert len(losses[True]) == 2
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)

@@ -48,6 +48,8 @@ class DataConfig:
         batch_size: Samples per step **per process** (global batch = this × world size).
         num_workers: DataLoader workers (real datasets only; the synthetic engine runs on the device).
         photometric: Photometric augmentation preset: ``"authors"``, ``"paper"`` or ``"none"``.
+        prefetch: Synthetic source: make the next batch in a background thread on its own CUDA stream
+            while the current one trains (:class:`hpskit.data.BackgroundBatches`; same batches).
         overfit_batches: > 0: generate this many fixed batches per process once and cycle through them
             (a debugging / CI aid; 0 = a fresh batch every step).
         synthetic: Distributions of the synthetic engine.
@@ -68,6 +70,7 @@ class DataConfig:
     batch_size: int = 64
     num_workers: int = 4
     photometric: str = "authors"
+    prefetch: bool = False
     overfit_batches: int = 0
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     backgrounds: str = "auto"
@@ -245,6 +248,9 @@ class RuntimeConfig:
         bf16: bfloat16 autocast for the network (losses and the body model stay float32).
         channels_last: channels-last memory format for the network and its input.
         compile: ``torch.compile`` the network.
+        cuda_graphs: Replay the network's forward and backward as CUDA graphs
+            (:class:`hpskit.engine.GraphedModule`; single process, CUDA only, ignored on the CPU).
+        cudnn_benchmark: Let cuDNN time its convolution algorithms once per shape (CUDA only).
         max_bad_steps: Consecutive non-finite steps that stop the run.
         threads: ``torch.set_num_threads`` (0 = leave the default).
         find_unused_parameters: DDP's flag: ``"auto"`` (on when some parameters get no gradient, e.g. the
@@ -258,6 +264,8 @@ class RuntimeConfig:
     bf16: bool = False
     channels_last: bool = False
     compile: bool = False
+    cuda_graphs: bool = False
+    cudnn_benchmark: bool = True
     max_bad_steps: int = 10
     threads: int = 0
     find_unused_parameters: str = "auto"
@@ -268,6 +276,8 @@ class RuntimeConfig:
             p.append(f"device must be 'auto', 'cuda' or 'cpu'; got {self.device!r}")
         if self.max_steps < 1 or self.max_bad_steps < 1 or self.max_minutes < 0:
             p.append("max_steps and max_bad_steps must be ≥ 1, max_minutes ≥ 0")
+        if self.cuda_graphs and self.compile:
+            p.append("cuda_graphs and compile are alternatives; switch one off")
         if self.find_unused_parameters not in ("auto", "true", "false"):
             p.append(f"find_unused_parameters must be 'auto', 'true' or 'false'; got "
                      f"{self.find_unused_parameters!r}")

@@ -16,7 +16,7 @@ import logging
 
 import torch
 
-from hpskit.data import AGORA, BEDLAM, Batch, collate_samples
+from hpskit.data import AGORA, BEDLAM, BackgroundBatches, Batch, collate_samples
 from hpskit.data.synthetic import SyntheticConfig, SyntheticHumans
 from hpskit.data.transforms import PhotometricAugment, normalize_imagenet, unnormalize_imagenet
 from hpskit.engine import ResumableDistributedSampler
@@ -70,6 +70,8 @@ class SyntheticStream:
         self.seed, self.rank, self.batch_size = int(seed), int(rank), cfg.batch_size
         self.overfit = int(cfg.overfit_batches)
         self._pool: list[Batch] = []
+        self._ahead = BackgroundBatches(self._make, start=0, device=device,
+                                        enabled=bool(cfg.prefetch) and not self.overfit)
         self.position = 0
 
     def _make(self, k: int) -> Batch:
@@ -84,13 +86,21 @@ class SyntheticStream:
             if not self._pool:
                 self._pool = [self._make(i) for i in range(self.overfit)]
             return self._pool[k % self.overfit]
-        return self._make(k)
+        if self._ahead.position != k:
+            self._ahead.seek(k)
+        return self._ahead.next()
 
     def state_dict(self) -> dict:
+        self._ahead.wait()  # nothing in flight while the checkpoint captures the RNG states
         return {"kind": "synthetic", "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
         self.position = int(state["position"])
+        self._ahead.seek(self.position)
+
+    def close(self) -> None:
+        """Stop the prefetch thread."""
+        self._ahead.close()
 
 
 class LoaderStream:

@@ -1,0 +1,139 @@
+"""Where one step of the D-PoSE training recipe spends its time (synthetic data engine, full model).
+
+Builds the recipe exactly as ``recipes/dpose/train.py`` does (same config, same overrides), then times
+its phases over ``--steps`` steps with a CUDA synchronisation between phases:
+
+data (the synthetic engine renders a batch) · network forward · body model + losses · backward ·
+clip + guard + optimizer; and the whole step without the inner synchronisations (what training sees).
+``--profile`` adds a torch.profiler table of two steps (top ops by self CPU time).
+
+    python benchmarks/bench_recipe.py --out bench_recipe.json runtime.cuda_graphs=true
+
+Trailing ``key=value`` arguments are config overrides (as for train.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "recipes" / "dpose"))
+
+import train  # noqa: E402
+from _lib.steps import autocast  # noqa: E402
+
+from hpskit.engine import load_config  # noqa: E402
+from hpskit.models import DPoSEOutput  # noqa: E402
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=str(REPO / "recipes/dpose/configs/synthetic.yaml"))
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=8)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("overrides", nargs="*")
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory(prefix="hpskit_bench_recipe_")
+    cfg = load_config(train.TrainConfig, args.config, [
+        f"output_dir={tmp.name}", "log.tensorboard=false", "log.progress=false", "log.eval_samples=64",
+        "checkpoint.resume=never", *args.overrides])
+    rec = train.DPoSETrainRecipe(cfg)
+    rec.setup()
+    rec.model.train()
+    dev, rt = rec.device, cfg.runtime
+    names = ("data", "network", "body_loss", "backward", "optimizer")
+    phases: dict[str, list[float]] = {k: [] for k in names}
+
+    def phased_step(record: bool):
+        t = [time.perf_counter()]
+
+        def mark():
+            _sync(dev)
+            t.append(time.perf_counter())
+
+        batch = rec.stream.next()
+        mark()
+        img = batch.img.contiguous(memory_format=torch.channels_last) if rt.channels_last else batch.img
+        with autocast(dev, rt.bf16):
+            out = rec.model(img, batch.bbox_info)
+        if isinstance(out, dict):
+            out = DPoSEOutput(**out)
+        mark()
+        # body + loss: the recipe's forward_loss minus the network (re-run the same code path for fidelity)
+        from _lib.steps import forward_loss
+
+        class _Fixed(torch.nn.Module):  # returns the network output computed above
+            def forward(self, *_):
+                return out
+
+        total, terms, _ = forward_loss(_Fixed(), rec.body, rec.loss_fn, batch, bf16=rt.bf16,
+                                       channels_last=False)
+        mark()
+        rec.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        mark()
+        torch.nn.utils.clip_grad_norm_(rec.params, cfg.optim.grad_clip_norm)
+        torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
+        rec.optimizer.step()
+        mark()
+        if record:
+            for k, a, b in zip(phases, t[:-1], t[1:]):
+                phases[k].append(b - a)
+
+    for _ in range(args.warmup):
+        phased_step(False)
+    for _ in range(args.steps):
+        phased_step(True)
+    _sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(args.steps):  # the recipe's own step, no inner synchronisation
+        batch = rec.stream.next()
+        rec._train_step(batch)
+    _sync(dev)
+    whole_s = (time.perf_counter() - t0) / args.steps
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+        with profile(activities=acts) as prof:
+            for _ in range(2):
+                rec._train_step(rec.stream.next())
+            _sync(dev)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+        if dev.type == "cuda":
+            print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=15))
+    bs = cfg.data.batch_size
+    res = {
+        "benchmark": "bench_recipe", "date": time.strftime("%Y-%m-%d"),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "torch": torch.__version__, "overrides": args.overrides, "batch": bs,
+        "phases_ms": {k: round(1e3 * statistics.median(v), 2) for k, v in phases.items()},
+        "phased_step_ms": round(1e3 * sum(statistics.median(v) for v in phases.values()), 2),
+        "step_ms": round(1e3 * whole_s, 2),
+        "images_per_s": round(bs / whole_s, 1),
+        "graph_replays": getattr(rec.model, "replays", None),
+    }
+    print(json.dumps(res))
+    if args.out:
+        args.out.write_text(json.dumps(res) + "\n")
+    rec.cleanup()
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
