@@ -23,6 +23,7 @@ from hpskit.data.transforms._clahe import clahe_levels, clahe_rgb
 from hpskit.data.transforms._color import (
     equalize_images,
     grayscale,
+    hue_saturation_value,
     random_brightness_contrast,
     random_gamma,
     random_hue_saturation_value,
@@ -376,6 +377,22 @@ def test_hue_saturation_value_matches_colorsys():
                 rgb = colorsys.hsv_to_rgb((h + float(dh[i])) % 1.0, min(max(s * float(fs[i]), 0), 1),
                                           min(max(v + float(dv[i]), 0), 1))
                 assert torch.allclose(out[i, :, yy, xx], torch.tensor(rgb, dtype=torch.float32), atol=1e-4)
+
+
+@pytest.mark.parametrize("hue,sat,val", [(0.0, 1.0, 0.0), (0.45, 1.0, 0.0), (-0.3, 0.5, 0.1),
+                                         (0.9, 1.6, -0.2)])
+def test_hue_saturation_value_edge_pixels(hue, sat, val):
+    """Greys (no chroma), black, white, primaries, ties for the largest channel, wrap-around shifts."""
+    pix = torch.tensor([[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0],
+                        [0, 1, 1], [0.2, 0.8, 0.8], [0.8, 0.8, 0.2], [0.9, 0.1, 0.5], [0.3, 0.2, 0.25]])
+    x = pix.T.reshape(1, 3, 3, 4)
+    t = torch.tensor(float(hue)).view(1, 1, 1, 1)
+    out = hue_saturation_value(x, t, t * 0 + sat, t * 0 + val)
+    for j, (r, g, b) in enumerate(pix.tolist()):
+        h, s, v = colorsys.rgb_to_hsv(r, g, b)
+        ref = colorsys.hsv_to_rgb((h + hue) % 1.0, min(max(s * sat, 0), 1), min(max(v + val, 0), 1))
+        ref = torch.tensor(ref, dtype=torch.float32)
+        assert torch.allclose(out[0, :, j // 4, j % 4], ref, atol=1e-5), (r, g, b)
 
 
 def test_brightness_contrast_is_affine():
