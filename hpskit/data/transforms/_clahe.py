@@ -143,7 +143,7 @@ def clahe_levels(levels: Tensor, clip: Tensor | float, grid: tuple[int, int] = (
 
     # histograms of all tiles of all images: one scatter into (N, T·256)
     hist = torch.zeros(N, T * _BINS, device=device)
-    hist.scatter_add_(1, (idx + tile_of).view(N, -1), torch.ones((), device=device).expand(N, idx[0].numel()))
+    hist.scatter_add_(1, (idx + tile_of).view(N, -1), torch.ones(N, idx[0].numel(), device=device))
 
     # clip, spread the excess evenly, then the residual the OpenCV way (table lookup)
     clipped = torch.minimum(hist.view(N, T, _BINS), _clip_limits(clip, N, pixels, levels))
