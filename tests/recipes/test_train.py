@@ -4,6 +4,7 @@ stored values, and everything a run leaves behind (resolved config, metrics, pan
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -110,8 +111,10 @@ def test_cuda_graphs_and_compile_are_exclusive(recipe, tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_graph_steps_match_eager_steps(recipe, tmp_path):
-    """The first steps with the network replayed from CUDA graphs log the losses of eager steps (TF32 off,
-    so both paths compute in full float32; the smoke config is chaotic, so only two steps are compared)."""
+    """The first step with the network replayed from CUDA graphs logs the loss of an eager step (TF32 off,
+    so both paths compute in full float32). Only step 1 is compared tightly: Adam's first update is about
+    lr·sign(g), so gradients that are numerically zero (sign decided by rounding) already move the weights
+    differently; gradient equality is tested on a small network in tests/engine/test_graphs.py."""
     losses = {}
     tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
@@ -129,5 +132,6 @@ def test_cuda_graph_steps_match_eager_steps(recipe, tmp_path):
             losses[graphs] = [r["loss"] for r in read_jsonl(out / "metrics.jsonl") if r["kind"] == "train"]
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
-    assert len(losses[True]) == 2
-    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+    assert len(losses[True]) == 2 and all(math.isfinite(v) for v in losses[True])
+    assert losses[True][0] == pytest.approx(losses[False][0], rel=1e-5)
+    assert losses[True][1] == pytest.approx(losses[False][1], rel=5e-2)
