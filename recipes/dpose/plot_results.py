@@ -33,9 +33,33 @@ def read_run(folder: Path) -> dict:
     path = Path(folder) / "metrics.jsonl"
     if not path.is_file():
         sys.exit(f"plot_results: {path} not found (is {folder} a run folder of recipes/dpose/train.py?)")
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip().startswith("{")]
+    recs = _last_run([json.loads(line) for line in path.read_text().splitlines()
+                      if line.strip().startswith("{")])
     return {"train": [r for r in recs if r["kind"] == "train"],
             "eval": [r for r in recs if r["kind"] == "eval"]}
+
+
+def _last_run(recs: list[dict]) -> list[dict]:
+    """The records of the last run when a reused folder's metrics.jsonl holds several: a new run starts at
+    a train record whose step does not exceed the previous train record's (a resumed run continues, since
+    the recipe truncates the file at the checkpoint's step)."""
+    start, prev = 0, None
+    for i, r in enumerate(recs):
+        if r.get("kind") == "train":
+            if prev is not None and r["step"] <= prev:
+                start = i
+            prev = r["step"]
+    return recs[start:]
+
+
+def train_minutes(train: list[dict]) -> float:
+    """Wall minutes spent between consecutive train records, leaving out restarts (gaps over 5× the
+    median interval, e.g. a resume in a new process)."""
+    dts = [b["time"] - a["time"] for a, b in zip(train, train[1:]) if b["time"] > a["time"]]
+    if not dts:
+        return float("nan")
+    cap = 5 * statistics.median(dts)
+    return sum(d for d in dts if d <= cap) / 60
 
 
 def _num(v) -> float:
@@ -54,9 +78,9 @@ def summary_row(label: str, run: dict) -> dict:
     """Final held-out metrics, baseline, best MPJPE, steps, wall time and throughput of a run."""
     ev, tr = run["eval"], run["train"]
     last = ev[-1] if ev else {}
-    wall = (tr[-1]["time"] - tr[0]["time"]) if len(tr) > 1 else float("nan")
+    minutes = train_minutes(tr)
     best = min((_num(e["mpjpe"]) for e in ev), default=float("nan"))
-    return {"label": label, "steps": tr[-1]["step"] if tr else 0, "minutes": wall / 60,
+    return {"label": label, "steps": tr[-1]["step"] if tr else 0, "minutes": minutes,
             "images_per_s": throughput(run), "best_mpjpe": best,
             **{k: _num(last.get(k)) for k in METRICS}, **{f"baseline_{k}": _num(last.get(f"baseline_{k}"))
                                                            for k in METRICS}}
