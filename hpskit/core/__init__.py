@@ -1,4 +1,5 @@
-"""Core utilities shared by every subpackage: errors, input checks, registries, file lookup."""
+"""Core utilities shared by every subpackage: errors, input checks, registries, file lookup, restricted
+unpickling."""
 
 from .assets import BODY_MODELS_ENV, find_file, user_data_dir
 from .checks import check_finite, check_shape, check_tensor, format_shape
@@ -11,6 +12,7 @@ from .errors import (
     UnknownNameError,
     WeightsMismatchError,
 )
+from .pickles import restricted_pickle_load
 from .registry import Registry
 
 __all__ = [
@@ -28,5 +30,6 @@ __all__ = [
     "check_tensor",
     "find_file",
     "format_shape",
+    "restricted_pickle_load",
     "user_data_dir",
 ]

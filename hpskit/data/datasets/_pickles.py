@@ -1,9 +1,9 @@
 """Safe reading of the datasets' pickles (3DPW, EMDB), and a Python-2-style pickle writer for fixtures.
 
 3DPW's sequence files are Python 2 pickles: their byte strings must be decoded as latin1, and
-``pickle.load`` on a downloaded file could run arbitrary code. :func:`load_data_pickle` therefore uses an
-unpickler that admits only what plain numerical data needs (numpy arrays, dtypes, scalars and the
-builtin containers) and refuses every other global by name.
+``pickle.load`` on a downloaded file could run arbitrary code. :func:`load_data_pickle` therefore reads them
+with :func:`hpskit.core.pickles.restricted_pickle_load`, which admits only plain numerical data and refuses
+every other global by name.
 
 :func:`dump_py2_pickle` writes the byte stream a Python 2 ``cPickle.dump(obj, f, 2)`` writes for dicts,
 lists, strings, numbers and numpy arrays (array data as a Python 2 ``str``, numpy globals under
@@ -14,53 +14,21 @@ produce that stream: Python 3 pickles ``bytes`` as ``_codecs.encode`` calls or `
 from __future__ import annotations
 
 import os
-import pickle
 import struct
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hpskit.core import CorruptFileError
+from hpskit.core.pickles import restricted_pickle_load
 
 __all__ = ["load_data_pickle", "dump_py2_pickle"]
 
 
-def _np_core():
-    return getattr(np, "_core", None) or np.core
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Admits numpy arrays / dtypes / scalars and the builtins; refuses every other global."""
-
-    def __init__(self, fh, source: str):
-        super().__init__(fh, encoding="latin1")
-        self._source = source
-
-    def find_class(self, module: str, name: str) -> Any:  # noqa: D102 - pickle API
-        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in (
-            "_reconstruct",
-            "scalar",
-        ):
-            return getattr(_np_core().multiarray, name)
-        if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
-            return _np_core().numeric._frombuffer
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
-        if module == "numpy.dtypes" and name.endswith("DType") and hasattr(np.dtypes, name):
-            return getattr(np.dtypes, name)
-        if (module, name) == ("_codecs", "encode"):  # Python 3 protocol-2 bytes: str → bytes, harmless
-            import codecs
-
-            return codecs.encode
-        raise CorruptFileError(
-            f"Refusing to unpickle '{module}.{name}' from '{self._source}': hpskit reads dataset pickles "
-            "with an unpickler that only admits numpy data (other classes could run code)."
-        )
-
-
 def load_data_pickle(path: str | os.PathLike) -> Any:
     """Load a dataset pickle (Python 2 or 3) holding only builtins and numpy data.
+
+    Uses :func:`hpskit.core.pickles.restricted_pickle_load`, the one restricted unpickler of hpskit.
 
     Args:
         path: The ``.pkl`` file.
@@ -79,27 +47,7 @@ def load_data_pickle(path: str | os.PathLike) -> Any:
         >>> d["genders"], d["trans"][0].shape
         (['m'], (2, 3))
     """
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return _NumpyOnlyUnpickler(fh, str(path)).load()
-    except CorruptFileError:
-        raise
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        KeyError,
-        UnicodeDecodeError,
-        struct.error,
-    ) as e:
-        raise CorruptFileError(
-            f"Cannot read '{path}' as a pickle ({type(e).__name__}: {e}); the file is probably truncated. "
-            "Download it again."
-        ) from e
+    return restricted_pickle_load(Path(path))
 
 
 # --------------------------------------------------------------------------- Python 2 pickle writer
