@@ -68,6 +68,30 @@ FLAG_NAMES = (
 )
 _META = ("dataset", "index", "gender")
 
+#: Shape of every tensor field of a :class:`Sample` ("R" = crop resolution; ``vertices`` is (V, 3) or None):
+#: the one table :meth:`Sample.blank` and :meth:`Sample.validate` read.
+_SHAPES: dict[str, tuple] = {
+    "img": (3, "R", "R"),
+    "bbox_info": (3,),
+    "K": (3, 3),
+    "img_size": (2,),
+    "center": (2,),
+    "scale": (),
+    "crop_to_img": (2, 3),
+    "kp2d": (NUM_KEYPOINTS, 3),
+    "joints3d": (NUM_KEYPOINTS, 3),
+    "pose_rotmat": (NUM_BODY_JOINTS, 3, 3),
+    "smpl_pose_rotmat": (24, 3, 3),
+    "betas": (NUM_BETAS,),
+    "transl": (3,),
+    "depth": (1, "R", "R"),
+    "parts": ("R", "R"),
+}
+
+
+def _shape(name: str, res: int) -> tuple[int, ...]:
+    return tuple(res if d == "R" else d for d in _SHAPES[name])
+
 
 @dataclass
 class Sample:
@@ -150,27 +174,9 @@ class Sample:
         Returns:
             The blank sample.
         """
-        z = torch.zeros
-        return cls(
-            img=z(3, res, res),
-            bbox_info=z(3),
-            K=z(3, 3),
-            img_size=z(2),
-            center=z(2),
-            scale=z(()),
-            crop_to_img=z(2, 3),
-            kp2d=z(NUM_KEYPOINTS, 3),
-            joints3d=z(NUM_KEYPOINTS, 3),
-            pose_rotmat=z(NUM_BODY_JOINTS, 3, 3),
-            smpl_pose_rotmat=z(24, 3, 3),
-            betas=z(NUM_BETAS),
-            transl=z(3),
-            vertices=None,
-            depth=z(1, res, res),
-            parts=z(res, res, dtype=torch.long),
-            dataset=dataset,
-            index=index,
-        )
+        tensors = {n: torch.zeros(_shape(n, res), dtype=torch.long if n == "parts" else torch.float32)
+                   for n in _SHAPES}
+        return cls(**tensors, vertices=None, dataset=dataset, index=index)
 
     def validate(self) -> Sample:
         """Check every field's shape, dtype and finiteness.
@@ -183,23 +189,7 @@ class Sample:
         """
         where = f"Sample[{self.dataset}:{self.index}]"
         res = self.img.shape[-1]
-        spec = {
-            "img": (3, res, res),
-            "bbox_info": (3,),
-            "K": (3, 3),
-            "img_size": (2,),
-            "center": (2,),
-            "scale": (),
-            "crop_to_img": (2, 3),
-            "kp2d": (NUM_KEYPOINTS, 3),
-            "joints3d": (NUM_KEYPOINTS, 3),
-            "pose_rotmat": (NUM_BODY_JOINTS, 3, 3),
-            "smpl_pose_rotmat": (24, 3, 3),
-            "betas": (NUM_BETAS,),
-            "transl": (3,),
-            "depth": (1, res, res),
-            "parts": (res, res),
-        }
+        spec: dict[str, tuple] = {name: _shape(name, res) for name in _SHAPES}
         if self.vertices is not None:
             spec["vertices"] = ("V", 3)
         for name, shape in spec.items():

@@ -57,3 +57,15 @@ def test_collate_stacks_and_fills_vertices():
         collate_samples([])
     with pytest.raises(ShapeError, match="img"):
         collate_samples([Sample.blank(res=16), Sample.blank(res=8)])
+
+
+def test_batch_has_exactly_the_sample_fields_in_order():
+    """Sample and Batch spell their fields out for type checkers and docs; they must not drift apart."""
+    from dataclasses import fields
+
+    from hpskit.data.sample import _SHAPES
+
+    names = [f.name for f in fields(Sample)]
+    assert [f.name for f in fields(Batch)] == names
+    other = (*FLAG_NAMES, "vertices", "dataset", "index", "gender")
+    assert set(_SHAPES) == {n for n in names if n not in other}
