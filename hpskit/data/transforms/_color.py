@@ -1,7 +1,8 @@
 """Per-sample colour operations: parameters drawn on the CPU, one batched pass each.
 
 Same contract as :mod:`hpskit.data.transforms._ops`: images (B, 3, H, W) in [0, 1], a CPU
-``torch.Generator``, per-sample parameters moved with one non-blocking copy, no read-back from the device.
+``torch.Generator``, per-sample parameters moved with one non-blocking copy
+(:func:`~hpskit.data.transforms._ops.to_device`), no read-back from the device.
 kornia's functional ops are used where they take per-sample tensors (``rgb_to_grayscale``,
 ``posterize``, ``equalize``); the rest are short tensor expressions (the HSV shift is written out because
 kornia's HSV round trip costs about three times the kernels).
@@ -141,7 +142,9 @@ def snow(images: Tensor, coefficient: Tensor, brightness: Tensor) -> Tensor:
     In HLS, pixels whose lightness ``L`` is below the sample's ``coefficient`` get ``L' = min(L ·
     brightness, 1)`` with hue and saturation kept. For fixed H and S, an RGB pixel is ``L + (x − L) ·
     (1 − |2L' − 1|) / (1 − |2L − 1|)`` after ``L → L'`` (chroma scales with ``1 − |2L − 1|``), so the
-    effect is a few element-wise ops on RGB with ``L = (max + min) / 2``.
+    effect is a few element-wise ops on RGB with ``L = (max + min) / 2``. The other pixels are returned
+    exactly as they are, so an image with no pixel darker than its coefficient is unchanged (snow only
+    brightens dark pixels).
 
     Args:
         images: (B, 3, H, W) in [0, 1].
@@ -153,11 +156,11 @@ def snow(images: Tensor, coefficient: Tensor, brightness: Tensor) -> Tensor:
     """
     x = images.clamp(0, 1)
     light = (x.amax(1, keepdim=True) + x.amin(1, keepdim=True)) / 2
-    new = torch.where(light < coefficient[:, None, None, None],
-                      (light * brightness[:, None, None, None]).clamp(max=1.0), light)
+    dark = light < coefficient[:, None, None, None]
+    new = (light * brightness[:, None, None, None]).clamp(max=1.0)
     den = 1 - (2 * light - 1).abs()
     scale = torch.where(den > 1e-6, (1 - (2 * new - 1).abs()) / den.clamp(min=1e-6), torch.zeros_like(den))
-    return torch.addcmul(new, x - light, scale).clamp_(0, 1)
+    return torch.where(dark, torch.addcmul(new, x - light, scale).clamp_(0, 1), x)
 
 
 def random_snow(images: Tensor, coefficient: tuple[float, float], brightness: tuple[float, float],

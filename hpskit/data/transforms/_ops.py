@@ -2,8 +2,9 @@
 
 Each op takes images (B, 3, H, W) in [0, 1] and a CPU ``torch.Generator``, draws its parameters per
 sample from that generator (no global RNG), and moves them to the images' device with one non-blocking
-copy. Nothing here reads a device tensor back on the host, so a CUDA call queues its kernels and returns
-without waiting for the GPU — except :func:`random_jpeg`, whose nvJPEG round trip has to.
+copy (:func:`to_device`). Nothing here reads a device tensor back on the host, so a CUDA call queues its
+kernels and returns without waiting for the GPU — except :func:`random_jpeg`, whose codec round trip
+runs on the CPU (one device-to-host copy, which waits).
 
 Why not the ``kornia.augmentation`` classes: on the two or three images an op gets per batch, their
 parameter generation and validation cost more than the op itself, and several of them block on the GPU
@@ -11,11 +12,16 @@ parameter generation and validation cost more than the op itself, and several of
 has a functional op that takes per-sample tensors, it is used (``filter2d_separable``, ``filter2d`` with
 ``get_motion_kernel2d``); the others are written here because kornia has no per-sample functional form of
 them (rain, random erasing, JPEG with a real codec) or because the op is a single expression.
+
+Given the same generator state, an op computes the same parameters on every device; the results then
+differ across devices only by floating-point rounding of the kernels (JPEG: not at all, see
+:func:`jpeg_roundtrip`).
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 
 import torch
 import torchvision.io as tvio
@@ -33,13 +39,16 @@ def to_device(t: Tensor, like: Tensor, dtype: torch.dtype | None = None) -> Tens
     """Move a host tensor to ``like``'s device (and ``dtype``) without waiting for the GPU.
 
     A blocking host-to-device copy ends in ``cudaStreamSynchronize`` (the host waits for every queued
-    kernel); with ``non_blocking=True`` CUDA stages a pageable source before the call returns, so the
-    copy neither waits nor races with later changes of the source.
+    kernel). ``non_blocking=True`` from *pageable* host memory is safe to use on a temporary: CUDA copies
+    the source into its own staging buffer before ``cudaMemcpyAsync`` returns, so the source may be freed
+    or changed right after. From *pinned* memory the copy reads the source later, when the stream gets to
+    it; a pinned source is therefore copied blocking here (the ops only pass fresh pageable tensors).
     """
     t = t.to(dtype or t.dtype)
     if t.device == like.device:
         return t
-    return t.to(like.device, non_blocking=t.device.type == "cpu" and like.device.type == "cuda")
+    async_ok = t.device.type == "cpu" and like.device.type == "cuda" and not t.is_pinned()
+    return t.to(like.device, non_blocking=async_ok)
 
 
 def uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> Tensor:
@@ -133,8 +142,9 @@ def random_downscale(images: Tensor, scale: tuple[float, float], generator: torc
     """Nearest-neighbour down- then up-scaling by a random factor per sample (``Downscale``).
 
     With factor s, output pixel i takes the input pixel ``floor(floor(i·s)/s)``: the pixel a nearest
-    downscale to ``s·H`` keeps for the coarse pixel that a nearest upscale maps back to i. Done as two
-    gathers with per-sample index maps.
+    downscale to ``s·H`` keeps for the coarse pixel that a nearest upscale maps back to i. The row and
+    column maps of all samples go to the device in one copy; there they are combined into one flat
+    source-pixel index per output pixel, read with a single gather shared by the three channels.
 
     Args:
         images: (B, 3, H, W).
@@ -148,10 +158,9 @@ def random_downscale(images: Tensor, scale: tuple[float, float], generator: torc
     s = uniform(B, scale[0], scale[1], generator).float()[:, None]
     iy = torch.floor(torch.floor(torch.arange(H) * s) / s).long().clamp(0, H - 1)
     ix = torch.floor(torch.floor(torch.arange(W) * s) / s).long().clamp(0, W - 1)
-    idx = to_device(torch.cat([iy, ix], 1), images)  # one copy for both maps
-    iy, ix = idx[:, :H], idx[:, H:]
-    rows = torch.gather(images, 2, iy[:, None, :, None].expand(B, C, H, W))
-    return torch.gather(rows, 3, ix[:, None, None, :].expand(B, C, H, W))
+    maps = to_device(torch.cat([iy * W, ix], 1), images)  # (B, H + W): one copy for both maps
+    flat = (maps[:, :H, None] + maps[:, None, H:]).view(B, 1, H * W)  # source pixel y·W + x
+    return images.reshape(B, C, H * W).gather(2, flat.expand(B, C, H * W)).view(B, C, H, W)
 
 
 def _box_mask(images: Tensor, x0: Tensor, y0: Tensor, w: Tensor, h: Tensor) -> Tensor:
@@ -298,39 +307,31 @@ def random_multiplicative(images: Tensor, multiplier: tuple[float, float],
     return (images * m[:, None, None, None]).clamp(0, 1)
 
 
-_CUDA_JPEG = {"ok": True}  # switched off after the first failed nvJPEG encode (torchvision without it)
+@lru_cache(maxsize=16)
+def _levels(device: torch.device, dtype: torch.dtype) -> Tensor:
+    """(256,) table ``v / 255`` in ``dtype`` on ``device`` (computed in float64 on the CPU, copied once).
 
-
-def _jpeg_cpu(u8: Tensor, quality: list[int]) -> Tensor:
-    """libjpeg round trip of (B, 3, H, W) uint8 CPU images, one quality each (4:2:0, like OpenCV/PIL)."""
-    encoded = [tvio.encode_jpeg(img, quality=q) for img, q in zip(u8, quality)]
-    return torch.stack(tvio.decode_jpeg(encoded, mode=tvio.ImageReadMode.RGB))
-
-
-def _jpeg_cuda(u8: Tensor, quality: list[int]) -> Tensor:
-    """nvJPEG round trip of (B, 3, H, W) uint8 CUDA images: one encode call per distinct quality, one batched
-    decode. torchvision's encoder works on its own stream and, in some versions, without waiting for the
-    caller's stream, so the current stream is synchronised first (the encoder itself synchronises the host
-    per image to read the encoded length, so this costs little more). nvJPEG encodes 4:4:4."""
-    torch.cuda.current_stream(u8.device).synchronize()
-    encoded: list[Tensor | None] = [None] * len(quality)
-    for q in sorted(set(quality)):
-        idx = [i for i, qi in enumerate(quality) if qi == q]
-        for i, data in zip(idx, tvio.encode_jpeg([u8[i] for i in idx], quality=q)):
-            encoded[i] = data
-    lengths = [int(e.numel()) for e in encoded]  # type: ignore[union-attr]
-    host = torch.cat(encoded).cpu()  # type: ignore[arg-type]  # decode_jpeg reads bytes on the CPU: one copy
-    decoded = tvio.decode_jpeg(list(host.split(lengths)), mode=tvio.ImageReadMode.RGB, device=u8.device)
-    return torch.stack(decoded)
+    Reading decoded 8-bit values through this table gives the same floats on every device: ``u8 / 255``
+    on a CUDA tensor is computed as ``u8 · (1 / 255)`` (PyTorch's division by a host scalar), which is
+    one ulp off the CPU's quotient for about half of the 256 levels.
+    """
+    return (torch.arange(256, dtype=torch.float64) / 255.0).to(dtype).to(device)
 
 
 def jpeg_roundtrip(images: Tensor, quality: list[int]) -> Tensor:
     """Compress and decompress images as JPEG (a real codec) at one integer quality per image.
 
-    The float images are quantised as an 8-bit pipeline holds them (``round(x · 255)``, clipped), encoded
-    and decoded with ``torchvision.io`` (nvJPEG on CUDA tensors, 4:4:4; libjpeg on CPU tensors, 4:2:0 as
-    OpenCV/PIL), and returned as ``uint8 / 255``. On CUDA, if torchvision's nvJPEG encoder is missing or
-    fails, the images go through the CPU codec (one copy each way) from then on, with a warning.
+    The float images are quantised as an 8-bit pipeline holds them (``round(x · 255)``, clipped, on the
+    images' device), copied to the host in one transfer (channels last, the layout libjpeg reads),
+    encoded and decoded there with ``torchvision.io``'s libjpeg-turbo (4:2:0 chroma, the bytes PIL and
+    OpenCV write), copied back as uint8 and read through a table of ``v / 255``. The result is the same
+    on every device, bit for bit.
+
+    Why the CPU codec also for CUDA images: the op gets a few 224² crops per batch, and libjpeg encodes
+    and decodes one in about 0.3 ms (3 crops: 0.8 ms, 64: 19 ms of host time on a 2-core VM, one
+    thread); the device-to-host copy waits for the GPU, but so did the nvJPEG round trip, whose encoder
+    also synchronises the host once per image, encodes 4:4:4 (not what the Albumentations reference
+    does), and reads its input on its own CUDA stream without waiting for the caller's.
 
     Args:
         images: (B, 3, H, W) in [0, 1].
@@ -338,24 +339,32 @@ def jpeg_roundtrip(images: Tensor, quality: list[int]) -> Tensor:
 
     Returns:
         (B, 3, H, W) decoded images in [0, 1], same dtype and device.
+
+    Raises:
+        ValueError: If the number of qualities is not B, or a quality is outside [1, 100].
     """
-    if len(quality) != images.shape[0]:
-        raise ValueError(f"jpeg_roundtrip: {images.shape[0]} images but {len(quality)} qualities.")
+    B = images.shape[0]
+    if len(quality) != B:
+        raise ValueError(f"jpeg_roundtrip: {B} images but {len(quality)} qualities.")
     quality = [int(q) for q in quality]
+    if any(not 1 <= q <= 100 for q in quality):
+        raise ValueError(f"jpeg_roundtrip: qualities must be in [1, 100]; got {quality}.")
+    if B == 0:
+        return images.clone()
     u8 = (images * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    hwc = u8.permute(0, 2, 3, 1).contiguous().cpu()  # (B, H, W, 3): libjpeg reads rows of RGB triplets
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*deprecated.*")
-        out = None
-        if u8.is_cuda and _CUDA_JPEG["ok"]:
-            try:
-                out = _jpeg_cuda(u8, quality)
-            except (RuntimeError, NotImplementedError) as e:
-                _CUDA_JPEG["ok"] = False
-                warnings.warn(f"jpeg_roundtrip: nvJPEG encode failed ({e}); using the CPU codec from now on.",
-                              RuntimeWarning, stacklevel=2)
-        if out is None:
-            out = _jpeg_cpu(u8.cpu(), quality).to(images.device)
-    return out.to(images.dtype) / 255.0
+        # a CHW view of HWC memory: encode_jpeg's own permute(1, 2, 0).contiguous() is then a no-op
+        encoded = [tvio.encode_jpeg(img.permute(2, 0, 1), quality=q) for img, q in zip(hwc, quality)]
+        decoded = tvio.decode_jpeg(encoded, mode=tvio.ImageReadMode.RGB)  # CHW views of HWC buffers
+    out = torch.stack([d.permute(1, 2, 0) for d in decoded])  # (B, H, W, 3) uint8, host
+    if images.device.type == "cpu" and images.dtype in (torch.float32, torch.float64):
+        # the CPU divides exactly (correctly rounded), as the table holds it; faster than a lookup here
+        flt = torch.empty((B, 3, *out.shape[1:3]), dtype=images.dtype)
+        return flt.copy_(out.permute(0, 3, 1, 2)).div_(255)
+    out = to_device(out, images).permute(0, 3, 1, 2).contiguous()  # one copy, then NCHW on the device
+    return _levels(images.device, images.dtype)[out.long()]
 
 
 def random_jpeg(images: Tensor, quality: tuple[float, float], generator: torch.Generator) -> Tensor:

@@ -17,13 +17,15 @@ kernel launches and Python, not by arithmetic. Every operation is therefore a fe
 parameters are drawn per sample on the CPU and moved with one non-blocking copy
 (:mod:`~hpskit.data.transforms._ops`, :mod:`~hpskit.data.transforms._color`,
 :mod:`~hpskit.data.transforms._clahe`), and nothing reads the GPU back, except JPEG: its codec round trip
-(nvJPEG, or libjpeg on CPU tensors) synchronises the host with the GPU.
+runs on the CPU (libjpeg-turbo) for images on any device, so its device-to-host copy of the selected crops
+synchronises the host with the GPU.
 
 What each operation is (Albumentations name → here):
 
 * ``Blur`` 3–10: box blur, odd size per sample, reflect border;
 * ``MotionBlur`` 3–15: kornia's motion kernel (one odd size per call, angle and direction per sample);
-* ``ImageCompression`` 20–100: a real JPEG round trip at an integer quality per sample;
+* ``ImageCompression`` 20–100: a real JPEG round trip (libjpeg-turbo, 4:2:0, as OpenCV) at an integer
+  quality per sample;
 * ``Downscale``: nearest down/up; noise occluder: a uniform-noise rectangle; random erasing: a zero box;
 * ``RandomRain``, ``RandomSnow``: kornia's ``RandomRain`` / ``RandomSnow`` effects (drops of value
   200/255, ≈ H·W/600 per image; HLS lightness below the coefficient scaled by the brightness);
@@ -39,7 +41,10 @@ What each operation is (Albumentations name → here):
 
 Randomness: every parameter is drawn from one CPU ``torch.Generator`` seeded per call from the given
 ``generator`` (or ``seed``); the occluder's noise comes from a device generator seeded from it. Global
-RNG states are never read or changed, and a call is reproducible from its seed on a given device.
+RNG states are never read or changed, and a call is reproducible from its seed on a given device. The
+parameters do not depend on the device either: a CUDA call draws the same ones as a CPU call with the same
+seed, so the two results differ only by the kernels' floating-point rounding (JPEG: not at all; the
+occluder's noise: entirely, it comes from the device's generator).
 
 Example:
     >>> aug = PhotometricAugment("authors")
