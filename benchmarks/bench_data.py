@@ -25,10 +25,13 @@ Timing (each after warmup batches):
   CUDA stream while batch i is augmented (:class:`Prefetcher`: the main stream waits on the side
   stream's event before using a batch, and the batch is marked as used on the main stream, so the
   caching allocator cannot recycle it early). The thread helps where a stage waits: nvJPEG's host-side
-  Huffman decoding and the JPEG augmentation's synchronisation release the GIL;
-* ``stages_ms``: each GPU stage alone on one resident batch (decode, crop, augment, normalise);
+  Huffman decoding and the JPEG augmentation's device-to-host copy and libjpeg round trip release the GIL;
+* ``stages_ms``: each GPU stage alone on one resident batch (decode, crop, augment, normalise), measured
+  after the runs above; ``decode_ms_fresh`` is the decode of the same batch timed first, before anything
+  else ran in the process (were decoding to slow down after the augmentation ran, the two would differ);
 * ``--per-op``: each photometric op alone (forced, ``p = 1``) on batch 3 and batch 64 at ``res``²,
-  synchronised median, as ``per_op_ms``; ``--profile`` prints a torch.profiler table.
+  synchronised median, as ``per_op_ms``; ``--profile`` prints a torch.profiler table of one batch,
+  ``--profile-op NAME`` one of three calls of that op on batch 64.
 
 Prints one JSON line and writes it to ``--out``. Goal: ≥ 3,000 images/s at batch 64 on one H100.
 """
@@ -217,6 +220,8 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler table of one batch")
     ap.add_argument("--per-op", action="store_true",
                     help="time each photometric op alone (p=1) on batch 3 and batch 64, into per_op_ms")
+    ap.add_argument("--profile-op", default=None, choices=OP_NAMES,
+                    help="print a torch.profiler table of this op alone (p=1) on batch 64")
     ap.add_argument("--no-prefetch", action="store_true", help="skip the prefetching measurement")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -247,6 +252,11 @@ def main() -> None:
             yield from loader
 
     it = batches()
+    # the decode stage alone, before the augmentation has ever run in this process
+    _, raw0 = next(it)
+    reps = 10 if device.type == "cuda" else 3
+    pipe.decode(raw0)
+    decode_fresh = _time(lambda: pipe.decode(raw0), device, reps)
     for _ in range(args.warmup):
         _, raw = next(it)
         pipe(raw)
@@ -292,14 +302,29 @@ def main() -> None:
     frames = pipe.decode(raw)
     crops = pipe.crop(frames)
     aug = pipe.augment(crops)
-    reps = 10 if device.type == "cuda" else 3
     stages = {
-        "decode_ms": 1e3 * _time(lambda: pipe.decode(raw), device, reps),
+        "decode_ms_fresh": 1e3 * decode_fresh,
+        "decode_ms": 1e3 * _time(lambda: pipe.decode(raw0), device, reps),
         "crop_ms": 1e3 * _time(lambda: pipe.crop(frames), device, reps),
         "augment_ms": 1e3 * _time(lambda: pipe.augment(crops), device, reps),
         "normalise_ms": 1e3 * _time(lambda: normalize_imagenet(aug), device, reps),
     }
     per_op = per_op_times(crops, device, reps, args.seed) if args.per_op else None
+    if args.profile_op:
+        from torch.profiler import ProfilerActivity, profile
+
+        big = crops.repeat((64 + crops.shape[0] - 1) // crops.shape[0], 1, 1, 1)[:64].contiguous()
+        single = PhotometricAugment(PhotometricConfig.single(args.profile_op)).to(device)
+        g = torch.Generator().manual_seed(args.seed)
+        single._apply_op(args.profile_op, big, g)
+        _sync(device)
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=acts) as prof:
+            for _ in range(3):
+                single._apply_op(args.profile_op, big, g)
+            _sync(device)
+        key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+        print(prof.key_averages().table(sort_by=key, row_limit=20))
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
