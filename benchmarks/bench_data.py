@@ -241,8 +241,13 @@ def main() -> None:
     gen_s = time.perf_counter() - t0
     mean_kb = sum(p.stat().st_size for p in paths) / len(paths) / 1024
 
+    # One endless epoch (random files with replacement), as a training loop's sampler would give: with a few
+    # hundred files, epoch boundaries every few batches would make the loader refill its queue each time.
+    files_ds = EncodedImageFiles(paths)
+    sampler = torch.utils.data.RandomSampler(files_ds, replacement=True, num_samples=10**9,
+                                             generator=torch.Generator().manual_seed(args.seed))
     loader = torch.utils.data.DataLoader(
-        EncodedImageFiles(paths), batch_size=args.batch, shuffle=True, drop_last=True,
+        files_ds, batch_size=args.batch, sampler=sampler, drop_last=True,
         num_workers=args.workers, collate_fn=collate_encoded, persistent_workers=args.workers > 0,
         prefetch_factor=4 if args.workers > 0 else None)
     pipe = Pipeline(device, args.res, args.preset, args.seed)
@@ -277,8 +282,11 @@ def main() -> None:
         pipe(raw)
     _sync(device)
     start = time.perf_counter()
+    loader_wait = 0.0
     for _ in range(args.iters):
+        t = time.perf_counter()
         _, raw = next(it)
+        loader_wait += time.perf_counter() - t
         out = pipe(raw)
     _sync(device)
     pipelined = time.perf_counter() - start
@@ -353,6 +361,7 @@ def main() -> None:
         "images_per_s": round(args.batch / med, 1),
         "images_per_s_total": round(args.batch * args.iters / total, 1),
         "images_per_s_pipelined": round(args.batch * args.iters / pipelined, 1),
+        "pipelined_loader_wait_ms_per_batch": round(1e3 * loader_wait / args.iters, 2),
         "images_per_s_prefetch": (round(args.batch * args.iters / prefetched, 1) if prefetched is not None
                                   else None),
         "median_ms_per_batch": round(1e3 * med, 2),

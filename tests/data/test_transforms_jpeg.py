@@ -11,7 +11,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from hpskit.core import CorruptFileError, MissingFileError, ShapeError
-from hpskit.data.transforms import EncodedImageFiles, collate_encoded, decode_images, is_jpeg, stack_images
+from hpskit.data.transforms import (
+    EncodedImageFiles,
+    PackedBytes,
+    collate_encoded,
+    decode_images,
+    is_jpeg,
+    stack_images,
+)
 
 
 def _encode(arr: np.ndarray, fmt: str = "JPEG", **kw) -> bytes:
@@ -76,7 +83,9 @@ def test_file_dataset_reads_bytes_in_workers(files, tmp_path):
                                          multiprocessing_context="spawn", timeout=60)
     seen = []
     for idx, raw in loader:
+        assert isinstance(raw, PackedBytes) and len(raw) == len(idx)
         assert all(r.dtype == torch.uint8 and r.dim() == 1 for r in raw)
+        assert [bytes(r.numpy()) for r in raw] == [files[i] for i in idx.tolist()]  # exact bytes, in order
         for i, img in zip(idx.tolist(), decode_images(raw)):
             assert torch.equal(img, _pil(files[i]))
             seen.append(i)
@@ -204,3 +213,25 @@ def test_gpu_decoder_is_not_rebuilt_between_device_spellings(photo_files):
     median_ms(spellings * 2)  # warm-up
     same, alternating = median_ms(spellings[:1] * 10), median_ms(spellings * 5)
     assert alternating < 3 * same + 5, (same, alternating)
+
+
+def test_packed_bytes_cross_a_process_as_two_tensors():
+    """What a DataLoader worker sends: one data tensor and one lengths tensor, whatever the batch size."""
+    import io
+    import pickle
+
+    chunks = [torch.randint(0, 256, (n,), dtype=torch.uint8) for n in (5, 0, 17, 1)]
+    p = PackedBytes(chunks)
+    assert len(p) == 4 and all(torch.equal(a, b) for a, b in zip(p, chunks)) and torch.equal(p[2], chunks[2])
+    tensors = []
+
+    class Spy(pickle.Pickler):
+        def reducer_override(self, obj):
+            if isinstance(obj, torch.Tensor):
+                tensors.append(obj)
+            return NotImplemented
+
+    Spy(io.BytesIO()).dump(p)
+    assert len(tensors) == 2
+    q = pickle.loads(pickle.dumps(p))
+    assert all(torch.equal(a, b) for a, b in zip(q, chunks)) and len(PackedBytes([])) == 0

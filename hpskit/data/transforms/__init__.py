@@ -6,7 +6,7 @@
 Both run on RGB before ImageNet normalisation; :func:`normalize_imagenet` does that last step.
 """
 
-from .jpeg import EncodedImageFiles, collate_encoded, decode_images, is_jpeg, stack_images
+from .jpeg import EncodedImageFiles, PackedBytes, collate_encoded, decode_images, is_jpeg, stack_images
 from .photometric import OP_NAMES, OneOf, PhotometricAugment, PhotometricConfig, photometric_augment
 from .tensor import normalize_imagenet, unnormalize_imagenet
 
@@ -14,6 +14,7 @@ __all__ = [
     "EncodedImageFiles",
     "OP_NAMES",
     "OneOf",
+    "PackedBytes",
     "PhotometricAugment",
     "PhotometricConfig",
     "collate_encoded",
