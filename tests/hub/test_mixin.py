@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -165,7 +166,8 @@ def test_data_parallel_and_ddp_are_unwrapped(tmp_path):
     import torch.distributed as dist
 
     model = trained_tiny()
-    save_pretrained(nn.DataParallel(model), tmp_path / "dp")
+    # DataParallel moves the module it wraps to cuda:0 when a GPU is present: wrap a copy
+    save_pretrained(nn.DataParallel(copy.deepcopy(model)), tmp_path / "dp")
     _assert_same_state(model, Tiny.from_pretrained(tmp_path / "dp"))
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
