@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+# Shared test helpers (tests/_*.py, e.g. _body_fakes) importable from every folder (importlib mode).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Keep CPU tests predictable on CI's 2 cores.
 torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -11,32 +11,14 @@ import pickle
 from pathlib import Path
 from types import SimpleNamespace
 
+import _body_fakes as _fakes
 import numpy as np
 import pytest
-import scipy.sparse
+from _body_fakes import SMPL_F, SMPL_V, SMPLX_F, SMPLX_V
+from _body_fakes import regressor as _regressor
+from _body_fakes import skinning as _skinning
 
-from hpskit.body.joint_sets import SMPL_PARENTS, SMPLX_PARENTS
-
-SMPLX_V, SMPLX_F = 10475, 20908
-SMPL_V, SMPL_F = 6890, 13776
-
-
-def _skinning(rng, V, J):
-    """Each vertex skinned to two random joints (weights sum to 1)."""
-    w = np.zeros((V, J), np.float32)
-    a, b = rng.integers(0, J, V), rng.integers(0, J, V)
-    t = rng.uniform(0.2, 0.8, V).astype(np.float32)
-    w[np.arange(V), a] += t
-    w[np.arange(V), b] += 1 - t
-    return w
-
-
-def _regressor(rng, J, V, k=8):
-    """Each joint = mean of k random vertices."""
-    r = np.zeros((J, V), np.float32)
-    for j in range(J):
-        r[j, rng.choice(V, k, replace=False)] = 1.0 / k
-    return r
+from hpskit.body.joint_sets import SMPLX_PARENTS
 
 
 def smplx_arrays(**kwargs) -> dict:
@@ -88,21 +70,7 @@ def write_npz(path: Path, arrays: dict) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _smpl_arrays(V=SMPL_V, F=SMPL_F, seed=1):
-    """A chumpy-free SMPL dict as smplx's clean_ch.py writes it: scipy.sparse csc J_regressor."""
-    rng = np.random.default_rng(seed)
-    parents = np.array(SMPL_PARENTS, np.int64)
-    parents[0] = 4294967295
-    return {
-        "v_template": rng.normal(0, 0.3, (V, 3)),
-        "f": rng.integers(0, V, (F, 3)).astype(np.uint32),
-        "J_regressor": scipy.sparse.csc_matrix(_regressor(rng, 24, V).astype(np.float64)),
-        "weights": _skinning(rng, V, 24).astype(np.float64),
-        "kintree_table": np.stack([parents, np.arange(24)]),
-        "shapedirs": rng.normal(0, 0.01, (V, 3, 10)),
-        "posedirs": rng.normal(0, 0.002, (V, 3, 207)),
-        "bs_style": "lbs",
-        "bs_type": "lrotmin",
-    }
+    return _fakes.smpl_arrays(seed, V, F)
 
 
 def write_pkl(path: Path, obj, protocol: int = 2) -> Path:

@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from hpskit.body.joint_sets import SMPL_PARENTS, SMPLX_PARENTS
+from hpskit.body.joint_sets import SMPLX_PARENTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _body_fakes import SMPL_V, SMPLX_V, smpl_arrays  # noqa: E402
+from _body_fakes import regressor as _regressor  # noqa: E402
 from recipe_helpers import SMOKE, import_recipe, run_script  # noqa: E402
 
 
@@ -42,26 +44,6 @@ def smoke_run(tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- body-model files
-SMPLX_V, SMPLX_F = 10475, 20908
-SMPL_V, SMPL_F = 6890, 13776
-
-
-def _skinning(rng, V, J):
-    w = np.zeros((V, J), np.float32)
-    a, b = rng.integers(0, J, V), rng.integers(0, J, V)
-    t = rng.uniform(0.2, 0.8, V).astype(np.float32)
-    w[np.arange(V), a] += t
-    w[np.arange(V), b] += 1 - t
-    return w
-
-
-def _regressor(rng, J, V, k=8):
-    r = np.zeros((J, V), np.float32)
-    for j in range(J):
-        r[j, rng.choice(V, k, replace=False)] = 1.0 / k
-    return r
-
-
 def _smplx_arrays(seed=0) -> dict:
     """An SMPL-X v1.1-format model (400 shape/expression columns, the first 11 used) shaped as a 1.8 m tube of
     25 rings × 419 vertices with grid faces, each ring skinned to one body joint: small triangles keep the
@@ -107,21 +89,7 @@ def _smplx_arrays(seed=0) -> dict:
 
 
 def _smpl_arrays(seed) -> dict:
-    """A chumpy-free SMPL model (sparse J_regressor, as smplx's clean_ch.py writes it)."""
-    rng = np.random.default_rng(seed)
-    parents = np.array(SMPL_PARENTS, np.int64)
-    parents[0] = 4294967295
-    return {
-        "v_template": rng.normal(0, 0.3, (SMPL_V, 3)),
-        "f": rng.integers(0, SMPL_V, (SMPL_F, 3)).astype(np.uint32),
-        "J_regressor": scipy.sparse.csc_matrix(_regressor(rng, 24, SMPL_V).astype(np.float64)),
-        "weights": _skinning(rng, SMPL_V, 24).astype(np.float64),
-        "kintree_table": np.stack([parents, np.arange(24)]),
-        "shapedirs": rng.normal(0, 0.01, (SMPL_V, 3, 10)),
-        "posedirs": rng.normal(0, 0.002, (SMPL_V, 3, 207)),
-        "bs_style": "lbs",
-        "bs_type": "lrotmin",
-    }
+    return smpl_arrays(seed)
 
 
 def _pkl(path: Path, obj) -> None:
