@@ -39,19 +39,18 @@ Prints one JSON line and writes it to ``--out``. Goal: ≥ 3,000 images/s at bat
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from hpskit.data import BackgroundBatches
 from hpskit.data.transforms import (
     OP_NAMES,
     EncodedImageFiles,
@@ -126,47 +125,6 @@ class Pipeline:
 
     def __call__(self, raw) -> torch.Tensor:
         return self.finish(self.load(raw))
-
-
-class Prefetcher:
-    """Decode + crop batch i+1 in a worker thread (own CUDA stream) while the caller augments batch i.
-
-    Args:
-        pipe: The :class:`Pipeline` (its ``load`` runs in the thread, with its own generator).
-        batches: Iterator of ``(indices, raw bytes)`` from the loader (only the thread reads it).
-    """
-
-    def __init__(self, pipe: Pipeline, batches) -> None:
-        self.pipe, self.batches = pipe, batches
-        cuda = pipe.device.type == "cuda"
-        self.stream = torch.cuda.Stream(pipe.device) if cuda else None
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
-        self.pending = self.pool.submit(self._load)
-
-    def _load(self):
-        _, raw = next(self.batches)
-        ctx = torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
-        with ctx:
-            crops = self.pipe.load(raw)
-            done = None
-            if self.stream is not None:
-                done = torch.cuda.Event()
-                done.record(self.stream)
-        return crops, done
-
-    def next(self) -> torch.Tensor:
-        crops, done = self.pending.result()
-        self.pending = self.pool.submit(self._load)
-        if done is not None:
-            main = torch.cuda.current_stream(self.pipe.device)
-            main.wait_event(done)  # the GPU waits, the host does not
-            crops.record_stream(main)  # freed later by the main stream's work, not the side stream's
-        return crops
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.pending.result()
-        self.pool.shutdown(wait=True)
 
 
 def _sync(device: torch.device) -> None:
@@ -294,7 +252,10 @@ def main() -> None:
     # pipelined with decode + crop of the next batch in a worker thread / side stream
     prefetched = None
     if not args.no_prefetch:
-        pre = Prefetcher(pipe, it)
+        # hpskit.data.BackgroundBatches runs the load (decode + crop) of the next batch in its worker thread
+        # on its own CUDA stream; here "batch k" is simply the loader's next one (the order is all that
+        # matters to a benchmark).
+        pre = BackgroundBatches(lambda k: pipe.load(next(it)[1]), device=pipe.device)
         for _ in range(args.warmup):
             pipe.finish(pre.next())
         _sync(device)
@@ -303,7 +264,7 @@ def main() -> None:
             out = pipe.finish(pre.next())
         _sync(device)
         prefetched = time.perf_counter() - start
-        pre.close()  # its last batch was loaded from `it` and is dropped
+        pre.close()  # its batch made ahead was loaded from `it` and is dropped
 
     # each GPU stage alone on one resident batch
     _, raw = next(it)
