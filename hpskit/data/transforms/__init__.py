@@ -1,6 +1,7 @@
-"""GPU-side transforms of the input pipeline: photometric augmentation (kornia) and batched image decoding.
+"""GPU-side transforms of the input pipeline: photometric augmentation and batched image decoding.
 
-* :mod:`hpskit.data.transforms.photometric`: the authors' / paper's augmentation as two OneOf groups;
+* :mod:`hpskit.data.transforms.photometric`: the authors' / paper's augmentation as two OneOf groups
+  (few-kernel per-sample ops, kornia functionals where they fit);
 * :mod:`hpskit.data.transforms.jpeg`: read bytes in workers, decode the batch on the GPU.
 
 Both run on RGB before ImageNet normalisation; :func:`normalize_imagenet` does that last step.
