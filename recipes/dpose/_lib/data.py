@@ -70,24 +70,28 @@ class SyntheticStream:
         self.seed, self.rank, self.batch_size = int(seed), int(rank), cfg.batch_size
         self.overfit = int(cfg.overfit_batches)
         self._pool: list[Batch] = []
-        self._ahead = BackgroundBatches(self._make, start=0, device=device,
+        # The one position counter: batch k is _batch(k), made one ahead in a thread when prefetching.
+        self._ahead = BackgroundBatches(self._batch, start=0, device=device,
                                         enabled=bool(cfg.prefetch) and not self.overfit)
-        self.position = 0
+
+    @property
+    def position(self) -> int:
+        """Number of batches drawn so far (the index of the next one)."""
+        return self._ahead.position
 
     def _make(self, k: int) -> Batch:
         return self.engine.generate(self.batch_size, seed=mix_seed(self.seed, self.rank, k),
                                     first_index=k * self.batch_size)
 
+    def _batch(self, k: int) -> Batch:
+        if not self.overfit:
+            return self._make(k)
+        if not self._pool:
+            self._pool = [self._make(i) for i in range(self.overfit)]
+        return self._pool[k % self.overfit]
+
     def next(self) -> Batch:
         """The next batch (on the device)."""
-        k = self.position
-        self.position += 1
-        if self.overfit:
-            if not self._pool:
-                self._pool = [self._make(i) for i in range(self.overfit)]
-            return self._pool[k % self.overfit]
-        if self._ahead.position != k:
-            self._ahead.seek(k)
         return self._ahead.next()
 
     def state_dict(self) -> dict:
@@ -95,8 +99,7 @@ class SyntheticStream:
         return {"kind": "synthetic", "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
-        self.position = int(state["position"])
-        self._ahead.seek(self.position)
+        self._ahead.seek(int(state["position"]))
 
     def close(self) -> None:
         """Stop the prefetch thread."""
