@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "dpose"))
 
 import train  # noqa: E402
-from _lib.steps import autocast  # noqa: E402
+from _lib.steps import autocast, forward_loss  # noqa: E402
 
 from hpskit.engine import load_config  # noqa: E402
 from hpskit.models import DPoSEOutput  # noqa: E402
@@ -74,14 +74,8 @@ def main() -> None:
         if isinstance(out, dict):
             out = DPoSEOutput(**out)
         mark()
-        # body + loss: the recipe's forward_loss minus the network (re-run the same code path for fidelity)
-        from _lib.steps import forward_loss
-
-        class _Fixed(torch.nn.Module):  # returns the network output computed above
-            def forward(self, *_):
-                return out
-
-        total, terms, _ = forward_loss(_Fixed(), rec.body, rec.loss_fn, batch, bf16=rt.bf16,
+        # body + loss: the recipe's own forward_loss, handed the network output computed above
+        total, terms, _ = forward_loss(lambda *_: out, rec.body, rec.loss_fn, batch, bf16=rt.bf16,
                                        channels_last=False)
         mark()
         rec.optimizer.zero_grad(set_to_none=True)
