@@ -24,6 +24,19 @@ def _seed():
     yield
 
 
+def _single_intra_op_thread():
+    """One intra-op thread while it is active: on a loaded 2-core machine two OpenMP threads make the
+    model tests' convolutions many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+one_thread_module = pytest.fixture(scope="module")(_single_intra_op_thread)
+one_thread_session = pytest.fixture(scope="session")(_single_intra_op_thread)
+
+
 @pytest.fixture
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() and os.environ.get("HPSKIT_TEST_CUDA") else "cpu")

@@ -18,12 +18,8 @@ HAVE_STANDIN = (Path(hpskit.body.__file__).parent / STANDIN_ASSET).is_file()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine two OpenMP threads make these convs much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread_session):
+    """One intra-op thread for the CLI tests (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -27,12 +27,8 @@ RES = 64  # input side of the small model's forwards (a multiple of 32)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine two OpenMP threads make these convs ~20× slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread_module):
+    """One intra-op thread for this module (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

@@ -26,11 +26,8 @@ ort = pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread_module):
+    """One intra-op thread for this module (tests/conftest.py)."""
 
 
 class TinyDPoSE(nn.Module):
