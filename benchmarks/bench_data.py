@@ -10,7 +10,7 @@ training input path of hpskit on them:
 
 1. ``DataLoader(EncodedImageFiles(paths), num_workers=W, collate_fn=collate_encoded)``: workers only
    read bytes;
-2. ``decode_images(raw, device)``: one batched ``torchvision.io.decode_jpeg`` (nvJPEG on CUDA);
+2. ``decode_batch(raw, device)``: one batched ``torchvision.io.decode_jpeg`` (nvJPEG on CUDA), stacked;
 3. ``crop_images``: a random square person box per image → 224² (bilinear, zero padding);
 4. ``PhotometricAugment("authors")`` (two OneOf groups, p = 0.3 each);
 5. ImageNet normalisation.
@@ -27,11 +27,13 @@ Timing (each after warmup batches):
   caching allocator cannot recycle it early). The thread helps where a stage waits: nvJPEG's host-side
   Huffman decoding and the JPEG augmentation's device-to-host copy and libjpeg round trip release the GIL;
 * ``stages_ms``: each GPU stage alone on one resident batch (decode, crop, augment, normalise), measured
-  after the runs above; ``decode_ms_fresh`` is the decode of the same batch timed first, before anything
-  else ran in the process (were decoding to slow down after the augmentation ran, the two would differ);
+  after the runs above, and ``*_host_ms``: the time until the stage's call returns, without waiting for
+  the GPU (what the host spends queueing it); ``decode_ms_fresh`` is the decode of the same batch timed
+  first, before anything else ran in the process (were decoding to slow down after the augmentation ran,
+  the two would differ);
 * ``--per-op``: each photometric op alone (forced, ``p = 1``) on batch 3 and batch 64 at ``res``²,
-  synchronised median, as ``per_op_ms``; ``--profile`` prints a torch.profiler table of one batch,
-  ``--profile-op NAME`` one of three calls of that op on batch 64.
+  synchronised median, and the host's queueing time on batch 3, as ``per_op_ms``; ``--profile`` prints a
+  torch.profiler table of one batch, ``--profile-op NAME`` one of three calls of that op on batch 64.
 
 Prints one JSON line and writes it to ``--out``. Goal: ≥ 3,000 images/s at batch 64 on one H100.
 """
@@ -52,14 +54,14 @@ import torch.nn.functional as F
 
 from hpskit.data import BackgroundBatches
 from hpskit.data.transforms import (
+    JPEG_CODECS,
     OP_NAMES,
     EncodedImageFiles,
     PhotometricAugment,
     PhotometricConfig,
     collate_encoded,
-    decode_images,
+    decode_batch,
     normalize_imagenet,
-    stack_images,
 )
 from hpskit.geometry import crop_images
 
@@ -98,15 +100,17 @@ def random_boxes(B: int, W: int, H: int, g: torch.Generator, device) -> tuple[to
 class Pipeline:
     """The GPU part of the path, stage by stage (so each stage can be timed alone too)."""
 
-    def __init__(self, device: torch.device, res: int, preset: str, seed: int) -> None:
+    def __init__(self, device: torch.device, res: int, preset: str, seed: int, jpeg_codec: str) -> None:
         self.device, self.res = device, res
-        self.aug = PhotometricAugment(preset).to(device)
+        config = PhotometricConfig.preset(preset)
+        config.jpeg_codec = jpeg_codec
+        self.aug = PhotometricAugment(config).to(device)
         # separate generators: the prefetcher crops in its thread while the main thread augments
         self.crop_g = torch.Generator().manual_seed(seed)
         self.aug_g = torch.Generator().manual_seed(seed + 1)
 
     def decode(self, raw) -> torch.Tensor:
-        return stack_images(decode_images(raw, self.device))
+        return decode_batch(raw, self.device)
 
     def crop(self, frames: torch.Tensor) -> torch.Tensor:
         B, _, H, W = frames.shape
@@ -143,12 +147,26 @@ def _time(fn, device, reps: int) -> float:
     return statistics.median(ts)
 
 
-def per_op_times(crops: torch.Tensor, device: torch.device, reps: int, seed: int) -> dict:
-    """Each photometric op alone (forced) on the first 3 and on 64 crops: synchronised median ms."""
+def _host_time(fn, device, reps: int) -> float:
+    """Median time until ``fn`` returns, the GPU idle at the start and not waited for at the end: the host's
+    cost of queueing the work (Python, launches, copies; plus any wait inside ``fn``)."""
+    ts = []
+    for _ in range(reps):
+        _sync(device)
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    _sync(device)
+    return statistics.median(ts)
+
+
+def per_op_times(crops: torch.Tensor, device: torch.device, reps: int, seed: int, jpeg_codec: str) -> dict:
+    """Each photometric op alone (forced) on the first 3 and on 64 crops: synchronised median ms, and the
+    host's time to queue the op on 3 crops (``host_b3``)."""
     big = crops.repeat((64 + crops.shape[0] - 1) // crops.shape[0], 1, 1, 1)[:64].contiguous()
     table = {}
     for op in OP_NAMES:
-        aug = PhotometricAugment(PhotometricConfig.single(op, p=1.0)).to(device)
+        aug = PhotometricAugment(PhotometricConfig.single(op, p=1.0, jpeg_codec=jpeg_codec)).to(device)
         g = torch.Generator().manual_seed(seed)
         row = {}
         for n in (3, 64):
@@ -156,6 +174,8 @@ def per_op_times(crops: torch.Tensor, device: torch.device, reps: int, seed: int
             aug._apply_op(op, x, g)  # warm-up (first-call setup, caches)
             run = lambda aug=aug, op=op, x=x, g=g: aug._apply_op(op, x, g)  # noqa: E731
             row[f"b{n}"] = round(1e3 * _time(run, device, reps), 3)
+            if n == 3:
+                row["host_b3"] = round(1e3 * _host_time(run, device, reps), 3)
         table[op] = row
     return table
 
@@ -173,6 +193,8 @@ def main() -> None:
     ap.add_argument("--quality", type=int, default=90)
     ap.add_argument("--res", type=int, default=224)
     ap.add_argument("--preset", default="authors", help="photometric preset (authors, paper, none)")
+    ap.add_argument("--jpeg-codec", default=PhotometricConfig().jpeg_codec, choices=JPEG_CODECS,
+                    help="JPEG augmentation codec (torch: on the device; libjpeg: the real codec, CPU)")
     ap.add_argument("--folder", type=Path, default=None, help="reuse/keep the JPEG files here")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler table of one batch")
@@ -208,7 +230,7 @@ def main() -> None:
         files_ds, batch_size=args.batch, sampler=sampler, drop_last=True,
         num_workers=args.workers, collate_fn=collate_encoded, persistent_workers=args.workers > 0,
         prefetch_factor=4 if args.workers > 0 else None)
-    pipe = Pipeline(device, args.res, args.preset, args.seed)
+    pipe = Pipeline(device, args.res, args.preset, args.seed, args.jpeg_codec)
 
     def batches():
         while True:
@@ -277,8 +299,12 @@ def main() -> None:
         "crop_ms": 1e3 * _time(lambda: pipe.crop(frames), device, reps),
         "augment_ms": 1e3 * _time(lambda: pipe.augment(crops), device, reps),
         "normalise_ms": 1e3 * _time(lambda: normalize_imagenet(aug), device, reps),
+        # the host's share: time until the call returns (decode returns once nvJPEG is done)
+        "decode_host_ms": 1e3 * _host_time(lambda: pipe.decode(raw0), device, reps),
+        "crop_host_ms": 1e3 * _host_time(lambda: pipe.crop(frames), device, reps),
+        "augment_host_ms": 1e3 * _host_time(lambda: pipe.augment(crops), device, reps),
     }
-    per_op = per_op_times(crops, device, reps, args.seed) if args.per_op else None
+    per_op = per_op_times(crops, device, reps, args.seed, args.jpeg_codec) if args.per_op else None
     if args.profile_op:
         from torch.profiler import ProfilerActivity, profile
 
@@ -317,6 +343,7 @@ def main() -> None:
         "files": len(paths),
         "workers": args.workers,
         "preset": args.preset,
+        "jpeg_codec": args.jpeg_codec,
         "res": args.res,
         "measured_batches": args.iters,
         "images_per_s": round(args.batch / med, 1),

@@ -94,6 +94,8 @@ def test_config_validation():
         PhotometricConfig(groups=[OneOf(ops=["blur"], p=1.5)])
     with pytest.raises(ConfigError, match="preset"):
         PhotometricConfig.preset("strong")
+    with pytest.raises(ConfigError, match="jpeg_codec"):
+        PhotometricConfig(jpeg_codec="nvjpeg")
     cfg = PhotometricConfig(groups=[{"ops": ["blur"], "p": 0.5}])  # dicts (OmegaConf) become OneOf
     assert isinstance(cfg.groups[0], OneOf)
 
@@ -176,3 +178,30 @@ def test_gpu_presets(images, preset):
         single = PhotometricAugment(PhotometricConfig.single(op))
         y, y_cpu = single(xc[:4], seed=1).cpu(), single(x[:4], seed=1)
         assert _changed(y, x[:4]) == _changed(y_cpu, x[:4]), op
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("preset", ["authors", "paper"])
+def test_gpu_augmentation_never_waits_for_the_gpu(images, preset):
+    """A CUDA call queues its kernels and returns: under ``set_sync_debug_mode("error")`` (every host wait
+    on the GPU raises) whole batches and each op alone run through. The real-codec JPEG does wait, and
+    the mode catches it, so the check can fail."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    x = images.repeat(16, 1, 1, 1).cuda()
+    aug = PhotometricAugment(preset)
+    singles = {op: PhotometricAugment(PhotometricConfig.single(op)) for op in OP_NAMES}
+    aug(x, seed=0)  # first calls fill kornia's and hpskit's small caches of constants (one wait each)
+    for single in singles.values():
+        single(x[:4], seed=0)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for s in range(1, 6):
+            aug(x, seed=s)
+        for op, single in singles.items():
+            single(x[:4], seed=1)
+        with pytest.raises(RuntimeError, match="synchroniz"):
+            PhotometricAugment(PhotometricConfig.single("jpeg", jpeg_codec="libjpeg"))(x[:4], seed=1)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)

@@ -15,6 +15,7 @@ from hpskit.data.transforms import (
     EncodedImageFiles,
     PackedBytes,
     collate_encoded,
+    decode_batch,
     decode_images,
     is_jpeg,
     stack_images,
@@ -68,6 +69,30 @@ def test_stack(files):
     assert stack_images(imgs).shape == (2, 3, 48, 64)
     with pytest.raises(ShapeError, match="Group images by size"):
         stack_images(decode_images(files[:2]))
+
+
+def test_decode_batch(files):
+    """One (B, 3, H, W) batch = the stacked per-image decode, for bytes, tensors and PackedBytes; mixed
+    sizes and empty batches raise; a non-JPEG in the batch takes the per-image path."""
+    same = [files[0], files[0], files[0]]
+    ref = stack_images(decode_images(same))
+    assert torch.equal(decode_batch(same), ref)
+    packed = PackedBytes([torch.frombuffer(bytearray(f), dtype=torch.uint8) for f in same])
+    assert torch.equal(decode_batch(packed), ref)
+    png = files[4]
+    assert torch.equal(decode_batch([png, png]), stack_images(decode_images([png, png])))
+    with pytest.raises(ShapeError, match="Group images by size"):
+        decode_batch(files[:2])
+    with pytest.raises(ShapeError, match="no images"):
+        decode_batch([])
+
+
+def test_packed_jpeg_check_equals_per_item():
+    from hpskit.data.transforms.jpeg import _jpeg_flags
+
+    items = [b"\xff\xd8\xff\x01", b"\x01\x02", b"\xff\xd8", b"", b"\x89PNG", b"\xff\xd8\xff"]
+    tensors = [torch.tensor(list(b), dtype=torch.uint8) for b in items]
+    assert _jpeg_flags(PackedBytes(tensors)) == [is_jpeg(t) for t in tensors] == [True] + [False] * 4 + [True]
 
 
 def test_file_dataset_reads_bytes_in_workers(files, tmp_path):
@@ -177,15 +202,36 @@ def test_gpu_decode_is_safe_with_queued_work(files, photo_files):
 
 
 @pytest.mark.gpu
+def test_gpu_decode_batch_equals_per_image_and_is_safe_with_queued_work(photo_files):
+    """CPU twin: test_decode_batch. On CUDA the batch is stacked on the decoder's side stream and handed to
+    the caller's stream once: it equals the stacked per-image decode, also when blocks freed behind queued
+    kernels are reused (as in test_gpu_decode_is_safe_with_queued_work)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    data = [photo_files[0]] * 5
+    packed = PackedBytes([torch.frombuffer(bytearray(f), dtype=torch.uint8) for f in data])
+    ref = stack_images(decode_images(data, device="cuda")).cpu()
+    torch.cuda.synchronize()
+    for src in (data, packed):
+        junk = torch.empty((5, *ref.shape[1:]), dtype=torch.uint8, device="cuda")
+        torch.cuda._sleep(50_000_000)
+        junk.fill_(7)  # queued behind the sleep
+        del junk
+        out = decode_batch(src, device="cuda")
+        assert out.is_cuda and torch.equal((out + 0).cpu(), ref)
+
+
+@pytest.mark.gpu
 def test_gpu_decode_unchanged_by_jpeg_augmentation(files, photo_files):
-    """The JPEG augmentation (CPU codec) leaves the process's nvJPEG decoder as it was: same output."""
+    """The JPEG augmentation (either codec) leaves the process's nvJPEG decoder as it was: same output."""
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     from hpskit.data.transforms import PhotometricAugment, PhotometricConfig
 
     before = [img.cpu() for img in decode_images(files + photo_files, device="cuda")]
-    aug = PhotometricAugment(PhotometricConfig.single("jpeg"))
-    aug(torch.rand(8, 3, 224, 224, device="cuda"), seed=0)
+    for codec in ("torch", "libjpeg"):
+        aug = PhotometricAugment(PhotometricConfig.single("jpeg", jpeg_codec=codec))
+        aug(torch.rand(8, 3, 224, 224, device="cuda"), seed=0)
     after = [img.cpu() for img in decode_images(files + photo_files, device="cuda")]
     assert all(torch.equal(a, b) for a, b in zip(before, after))
 

@@ -7,18 +7,35 @@
 Both run on RGB before ImageNet normalisation; :func:`normalize_imagenet` does that last step.
 """
 
-from .jpeg import EncodedImageFiles, PackedBytes, collate_encoded, decode_images, is_jpeg, stack_images
-from .photometric import OP_NAMES, OneOf, PhotometricAugment, PhotometricConfig, photometric_augment
+from .jpeg import (
+    EncodedImageFiles,
+    PackedBytes,
+    collate_encoded,
+    decode_batch,
+    decode_images,
+    is_jpeg,
+    stack_images,
+)
+from .photometric import (
+    JPEG_CODECS,
+    OP_NAMES,
+    OneOf,
+    PhotometricAugment,
+    PhotometricConfig,
+    photometric_augment,
+)
 from .tensor import normalize_imagenet, unnormalize_imagenet
 
 __all__ = [
     "EncodedImageFiles",
+    "JPEG_CODECS",
     "OP_NAMES",
     "OneOf",
     "PackedBytes",
     "PhotometricAugment",
     "PhotometricConfig",
     "collate_encoded",
+    "decode_batch",
     "decode_images",
     "is_jpeg",
     "normalize_imagenet",

@@ -16,16 +16,19 @@ Cost: a batch of 64 uses about 14 operations on 2–3 images each, so on a GPU t
 kernel launches and Python, not by arithmetic. Every operation is therefore a few batched kernels whose
 parameters are drawn per sample on the CPU and moved with one non-blocking copy
 (:mod:`~hpskit.data.transforms._ops`, :mod:`~hpskit.data.transforms._color`,
-:mod:`~hpskit.data.transforms._clahe`), and nothing reads the GPU back, except JPEG: its codec round trip
-runs on the CPU (libjpeg-turbo) for images on any device, so its device-to-host copy of the selected crops
-synchronises the host with the GPU.
+:mod:`~hpskit.data.transforms._clahe`), and nothing reads the GPU back, so a CUDA call queues its kernels
+and returns while the GPU works (unless ``jpeg_codec="libjpeg"`` is chosen: that codec runs on the CPU,
+and its device-to-host copy of the selected crops synchronises the host with the GPU once per batch).
 
 What each operation is (Albumentations name → here):
 
 * ``Blur`` 3–10: box blur, odd size per sample, reflect border;
 * ``MotionBlur`` 3–15: kornia's motion kernel (one odd size per call, angle and direction per sample);
-* ``ImageCompression`` 20–100: a real JPEG round trip (libjpeg-turbo, 4:2:0, as OpenCV) at an integer
-  quality per sample;
+* ``ImageCompression`` 20–100: an integer quality per sample; by default (``jpeg_codec="torch"``) the
+  codec's lossy steps (YCbCr, 4:2:0, DCT, libjpeg's quantisation tables, integer rounding where libjpeg
+  rounds) in tensor kernels on the images' device, under one level (of 255) from libjpeg's result on
+  average; with ``jpeg_codec="libjpeg"`` a real round trip through libjpeg-turbo on the CPU (the bytes
+  OpenCV writes; bit-exact, but it makes a CUDA batch wait for the GPU; see docs/benchmarks.md);
 * ``Downscale``: nearest down/up; noise occluder: a uniform-noise rectangle; random erasing: a zero box;
 * ``RandomRain``, ``RandomSnow``: kornia's ``RandomRain`` / ``RandomSnow`` effects (drops of value
   200/255, ≈ H·W/600 per image; HLS lightness below the coefficient scaled by the brightness);
@@ -43,8 +46,8 @@ Randomness: every parameter is drawn from one CPU ``torch.Generator`` seeded per
 ``generator`` (or ``seed``); the occluder's noise comes from a device generator seeded from it. Global
 RNG states are never read or changed, and a call is reproducible from its seed on a given device. The
 parameters do not depend on the device either: a CUDA call draws the same ones as a CPU call with the same
-seed, so the two results differ only by the kernels' floating-point rounding (JPEG: not at all; the
-occluder's noise: entirely, it comes from the device's generator).
+seed, so the two results differ only by the kernels' floating-point rounding (libjpeg JPEG: not at all;
+the occluder's noise: entirely, it comes from the device's generator).
 
 Example:
     >>> aug = PhotometricAugment("authors")
@@ -74,6 +77,7 @@ from ._color import (
     random_snow,
 )
 from ._ops import (
+    JPEG_CODECS,
     random_box_blur,
     random_downscale,
     random_erasing,
@@ -86,7 +90,8 @@ from ._ops import (
     uniform,
 )
 
-__all__ = ["OP_NAMES", "OneOf", "PhotometricConfig", "PhotometricAugment", "photometric_augment"]
+__all__ = ["OP_NAMES", "JPEG_CODECS", "OneOf", "PhotometricConfig", "PhotometricAugment",
+           "photometric_augment"]
 
 OP_NAMES = (
     "blur", "motion_blur", "jpeg", "downscale", "rain", "snow", "occlusion", "erasing",
@@ -129,6 +134,8 @@ class PhotometricConfig:
         blur_kernel: Box-blur kernel size range (odd sizes inside it).
         motion_blur_kernel: Motion-blur kernel size range (kornia draws one size per call).
         jpeg_quality: JPEG quality range.
+        jpeg_codec: ``"torch"`` (the codec's lossy steps on the images' device, no host round trip) or
+            ``"libjpeg"`` (the real codec on the CPU, bit-exact, synchronises a CUDA batch).
         downscale: Downscale factor range (nearest down, nearest up).
         occlusion_size: Noise-rectangle width/height range, pixels at 224².
         erasing_scale: Random-erasing area fraction range.
@@ -151,6 +158,7 @@ class PhotometricConfig:
     blur_kernel: tuple[int, int] = (3, 10)
     motion_blur_kernel: tuple[int, int] = (3, 15)
     jpeg_quality: tuple[float, float] = (20.0, 100.0)
+    jpeg_codec: str = "torch"
     downscale: tuple[float, float] = (0.5, 0.9)
     occlusion_size: tuple[float, float] = (50.0, 100.0)
     erasing_scale: tuple[float, float] = (0.02, 0.2)
@@ -184,6 +192,8 @@ class PhotometricConfig:
             lo, hi = getattr(self, name)
             if not lo <= hi:
                 problems.append(f"{name} must be (low, high) with low ≤ high; got {(lo, hi)!r}")
+        if self.jpeg_codec not in JPEG_CODECS:
+            problems.append(f"jpeg_codec must be one of {list(JPEG_CODECS)}; got {self.jpeg_codec!r}")
         if not 0 < self.downscale[0] <= self.downscale[1] <= 1:
             problems.append(f"downscale must lie in (0, 1]; got {self.downscale!r}")
         if problems:
@@ -245,7 +255,7 @@ class PhotometricAugment(nn.Module):
         if name == "motion_blur":
             return random_motion_blur(x, c.motion_blur_kernel, gen)
         if name == "jpeg":
-            return random_jpeg(x, c.jpeg_quality, gen)
+            return random_jpeg(x, c.jpeg_quality, gen, codec=c.jpeg_codec)
         if name == "downscale":
             return random_downscale(x, c.downscale, gen)
         if name == "rain":
@@ -307,10 +317,12 @@ class PhotometricAugment(nn.Module):
         for g in groups:
             apply = torch.rand(B, generator=gen) < g.p
             choice = torch.randint(len(g.ops), (B,), generator=gen)
-            for k, name in enumerate(g.ops):
-                sel = (apply & (choice == k)).nonzero().squeeze(1)
-                if sel.numel():
-                    plan.append((name, sel))
+            # the samples of each op in ascending order, from one stable sort (op k's samples are the k-th
+            # run of the samples that apply the group; few host steps: this runs in the training loop)
+            code = torch.where(apply, choice, -1)
+            counts = torch.bincount(code + 1, minlength=len(g.ops) + 1).tolist()
+            runs = torch.argsort(code, stable=True).split(counts)[1:]
+            plan.extend((name, sel) for name, sel in zip(g.ops, runs) if sel.numel())
         x = images.to(torch.float32, copy=True)  # modified in place below
         if not plan:
             return x.to(images.dtype)
