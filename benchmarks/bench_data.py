@@ -22,10 +22,11 @@ Timing (each after warmup batches):
 * ``images_per_s_pipelined``: the same path with **no** per-batch synchronisation, one at the end, as a
   training loop consumes it (the host queues batch i+1 while the GPU still works on batch i);
 * ``images_per_s_prefetch``: pipelined, and decode + crop of batch i+1 run in a worker thread on a side
-  CUDA stream while batch i is augmented (:class:`Prefetcher`: the main stream waits on the side
-  stream's event before using a batch, and the batch is marked as used on the main stream, so the
-  caching allocator cannot recycle it early). The thread helps where a stage waits: nvJPEG's host-side
-  Huffman decoding and the JPEG augmentation's device-to-host copy and libjpeg round trip release the GIL;
+  CUDA stream while batch i is augmented (:class:`hpskit.data.BackgroundBatches`: the main stream waits
+  on the side stream's event before using a batch, and the batch is marked as used on the main stream, so
+  the caching allocator cannot recycle it early). nvJPEG releases the GIL while it decodes, so the decode of
+  batch i+1 overlaps the augmentation of batch i (with ``--jpeg-codec libjpeg`` the augmentation's
+  device-to-host copy stalls both threads);
 * ``stages_ms``: each GPU stage alone on one resident batch (decode, crop, augment, normalise), measured
   after the runs above, and ``*_host_ms``: the time until the stage's call returns, without waiting for
   the GPU (what the host spends queueing it); ``decode_ms_fresh`` is the decode of the same batch timed
