@@ -373,6 +373,16 @@ def test_jpeg_simulated_is_close_to_libjpeg(quality, size):
             assert _psnr(sim, x) < 42  # it does lose
 
 
+def test_jpeg_simulated_ignores_autocast():
+    """Its integer steps need float32 products: inside a bfloat16 autocast region the result is unchanged
+    (run in 16 bits, the DCT would be off by several quantisation steps)."""
+    x = torch.cat([_photo_like(seed=s) for s in range(2)])
+    q = torch.tensor([30, 90])
+    ref = jpeg_simulated(x, q)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(jpeg_simulated(x, q), ref)
+
+
 def test_jpeg_simulated_per_sample_quality():
     """Each image is coded at its own quality: a batch equals the images coded one by one."""
     x = torch.cat([_photo_like(seed=s) for s in range(3)])

@@ -442,6 +442,10 @@ def jpeg_simulated(images: Tensor, quality: Tensor) -> Tensor:
     Why not the real codec (:func:`jpeg_roundtrip`): on a CUDA tensor its device-to-host copy makes the host
     wait for the GPU once per batch.
 
+    Computed in float32 with autocast off. With TF32 matrix products switched on globally
+    (``torch.backends.cuda.matmul.allow_tf32``), a DCT coefficient may land one quantisation step off at
+    the highest qualities (tables of ones); the defaults are full float32.
+
     Args:
         images: (B, 3, H, W) in [0, 1].
         quality: (B,) integer qualities in [1, 100], a CPU tensor.
@@ -460,6 +464,13 @@ def jpeg_simulated(images: Tensor, quality: Tensor) -> Tensor:
         raise ValueError(f"jpeg_simulated: qualities must be in [1, 100]; got {quality.tolist()}.")
     if B == 0:
         return images.clone()
+    # the integer steps need float32 products: a caller's autocast would run the matrix products in 16 bits
+    with torch.autocast(images.device.type, enabled=False):
+        return _jpeg_simulated(images, quality)
+
+
+def _jpeg_simulated(images: Tensor, quality: Tensor) -> Tensor:
+    B, _, H, W = images.shape
     basis, rgb_to_ycc, ycc_to_rgb = _jpeg_constants(images.device)
     tables = to_device(jpeg_quant_tables(quality).float(), images, torch.float32)  # (B, 2, 64), one copy
     x = (images.float() * 255).round_().clamp_(0, 255)
