@@ -39,7 +39,7 @@ from .sample import (
     collate_samples,
 )
 from .synthetic import SyntheticConfig, SyntheticHumans
-from .transforms import PhotometricAugment, PhotometricConfig, decode_images
+from .transforms import PhotometricAugment, PhotometricConfig, decode_batch, decode_images
 
 __all__ = [
     "AGORA",
@@ -66,6 +66,7 @@ __all__ = [
     "SyntheticHumans",
     "PhotometricAugment",
     "PhotometricConfig",
+    "decode_batch",
     "decode_images",
     "ThreeDPW",
     "ThreeDPWNpz",
