@@ -105,3 +105,46 @@ def test_cuda_side_stream_batches_are_complete_and_kept():
         assert torch.all(x == k).item()
         del x
     src.close()
+
+
+def _jpeg_batches(n_batches: int, batch: int) -> list:
+    import warnings
+
+    import torchvision.io as tvio
+
+    from hpskit.data.transforms import PackedBytes
+
+    g = torch.Generator().manual_seed(5)
+    out = []
+    for _ in range(n_batches):
+        files = []
+        for _ in range(batch):
+            base = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8, generator=g), size=(96, 128),
+                                                   mode="bilinear")[0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torchvision's codecs announce their deprecation
+                files.append(tvio.encode_jpeg((base * 255).round().to(torch.uint8), quality=85))
+        out.append(PackedBytes(files))
+    return out
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_image_path_in_background_equals_inline(device):
+    """The GPU input path of benchmarks/bench_data.py with its decode in the background thread (on a side
+    CUDA stream) gives the batches the inline path gives: decode_batch → [0, 1] → seeded augmentation."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from hpskit.data.transforms import PhotometricAugment, decode_batch
+
+    raws = _jpeg_batches(4, 6)
+    aug = PhotometricAugment("authors")
+
+    def load(k: int) -> torch.Tensor:
+        return decode_batch(raws[k], device).float() / 255
+
+    inline = [aug(load(k), seed=k).cpu() for k in range(4)]
+    src = BackgroundBatches(load, device=device)
+    background = [aug(src.next(), seed=k).cpu() for k in range(4)]
+    src.close()
+    assert all(a.shape == (6, 3, 96, 128) for a in inline)
+    assert all(torch.equal(a, b) for a, b in zip(inline, background))
