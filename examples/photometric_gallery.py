@@ -22,7 +22,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from hpskit.data.transforms import OP_NAMES, PhotometricAugment, PhotometricConfig  # noqa: E402
-from hpskit.data.transforms._ops import jpeg_roundtrip, jpeg_simulated  # noqa: E402
+from hpskit.data.transforms._compression import jpeg_roundtrip, jpeg_simulated  # noqa: E402
 
 
 def person_crop(res: int = 224) -> torch.Tensor:

@@ -32,17 +32,19 @@ from hpskit.data.transforms._color import (
     random_snow,
     snow,
 )
-from hpskit.data.transforms._ops import (
+from hpskit.data.transforms._compression import (
     _levels,
-    box_blur_per_sample,
     jpeg_quant_tables,
     jpeg_roundtrip,
     jpeg_simulated,
+    random_jpeg,
+)
+from hpskit.data.transforms._ops import (
+    box_blur_per_sample,
     motion_blur_per_sample,
     random_box_blur,
     random_downscale,
     random_erasing,
-    random_jpeg,
     random_motion_blur,
     random_rain,
     to_device,

@@ -16,9 +16,10 @@ Cost: a batch of 64 uses about 14 operations on 2–3 images each, so on a GPU t
 kernel launches and Python, not by arithmetic. Every operation is therefore a few batched kernels whose
 parameters are drawn per sample on the CPU and moved with one non-blocking copy
 (:mod:`~hpskit.data.transforms._ops`, :mod:`~hpskit.data.transforms._color`,
-:mod:`~hpskit.data.transforms._clahe`), and nothing reads the GPU back, so a CUDA call queues its kernels
-and returns while the GPU works (unless ``jpeg_codec="libjpeg"`` is chosen: that codec runs on the CPU,
-and its device-to-host copy of the selected crops synchronises the host with the GPU once per batch).
+:mod:`~hpskit.data.transforms._clahe`, :mod:`~hpskit.data.transforms._compression`), and nothing reads
+the GPU back, so a CUDA call queues its kernels and returns while the GPU works (unless
+``jpeg_codec="libjpeg"`` is chosen: that codec runs on the CPU, and its device-to-host copy of the
+selected crops synchronises the host with the GPU once per batch).
 
 What each operation is (Albumentations name → here):
 
@@ -76,12 +77,11 @@ from ._color import (
     random_posterize,
     random_snow,
 )
+from ._compression import JPEG_CODECS, random_jpeg
 from ._ops import (
-    JPEG_CODECS,
     random_box_blur,
     random_downscale,
     random_erasing,
-    random_jpeg,
     random_motion_blur,
     random_multiplicative,
     random_noise_occlusion,
