@@ -127,7 +127,7 @@ def test_cuda_device_is_passed_with_its_index(files, monkeypatch):
 
     seen = []
 
-    def fake_cuda_decode(data, device):
+    def fake_cuda_decode(data, device, stack=False):
         seen.append(device)
         return decode_images(data, device="cpu")
 

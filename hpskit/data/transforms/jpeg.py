@@ -65,17 +65,44 @@ def _decode_stream(device: torch.device) -> torch.cuda.Stream:
         return _DECODE_STREAMS[device]
 
 
-def _decode_jpegs_cuda(data: list[Tensor], device: torch.device) -> list[Tensor]:
+def _decode_jpegs_cuda(data: list[Tensor], device: torch.device,
+                       stack: bool = False) -> list[Tensor] | Tensor:
     """Batched nvJPEG decode whose outputs cannot alias memory the caller's queued kernels still use
-    (see the module notes on CUDA streams)."""
+    (see the module notes on CUDA streams); with ``stack``, stacked on the side stream into one
+    (B, 3, H, W) tensor, which is then the only one handed over to the caller's stream."""
     caller = torch.cuda.current_stream(device)
     side = _decode_stream(device)
     with torch.cuda.stream(side):
         dec = tvio.decode_jpeg(data, mode=tvio.ImageReadMode.RGB, device=device)
+        out = stack_images(dec) if stack else dec  # on the side stream, where the decoder wrote them
     caller.wait_stream(side)  # torchvision made `side` wait for its decoder; the caller now waits for both
-    for img in dec:
+    for img in [out] if stack else out:
         img.record_stream(caller)
-    return dec
+    return out
+
+
+def _cuda_device(device: torch.device | str) -> torch.device:
+    """``device`` with its index when it is a GPU: one spelling per GPU (see the module notes)."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def _decode_jpegs(data: list[Tensor], device: torch.device, where: str, stack: bool = False
+                  ) -> list[Tensor] | Tensor:
+    """All-JPEG ``data`` decoded in one batched call on ``device`` (nvJPEG on CUDA, libjpeg-turbo on the
+    CPU): a list, or with ``stack`` one (B, 3, H, W) tensor. Decoding errors become CorruptFileError."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        try:
+            if device.type == "cuda":
+                return _decode_jpegs_cuda(data, device, stack=stack)
+            dec = tvio.decode_jpeg(data, mode=tvio.ImageReadMode.RGB)
+        except RuntimeError as e:
+            raise CorruptFileError(f"{where}: torchvision could not decode a JPEG of this batch ({e}). "
+                                   "Check the files.") from e
+    return stack_images(dec) if stack else dec
 
 
 def _as_uint8(data: bytes | bytearray | memoryview | Tensor, i: int) -> Tensor:
@@ -120,25 +147,18 @@ def decode_images(encoded: Sequence[bytes | Tensor], device: torch.device | str 
         ShapeError: If an item is not bytes / a 1D uint8 tensor.
         CorruptFileError: If a file cannot be decoded.
     """
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:  # one spelling per GPU (see the module notes)
-        device = torch.device("cuda", torch.cuda.current_device())
+    device = _cuda_device(device)
     data = [_as_uint8(d, i) for i, d in enumerate(encoded)]
     out: list[Tensor | None] = [None] * len(data)
-    jpeg_idx = [i for i, d in enumerate(data) if is_jpeg(d)]
-    other_idx = [i for i, d in enumerate(data) if not is_jpeg(d)]
+    flags = _jpeg_flags(data)
+    jpeg_idx = [i for i, f in enumerate(flags) if f]
+    other_idx = [i for i, f in enumerate(flags) if not f]
+    if jpeg_idx:
+        where = f"decode_images (items {jpeg_idx[:8]}...)"
+        for i, img in zip(jpeg_idx, _decode_jpegs([data[i] for i in jpeg_idx], device, where)):
+            out[i] = img
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*deprecated.*")
-        if jpeg_idx:
-            try:
-                jpegs = [data[i] for i in jpeg_idx]
-                dec = (_decode_jpegs_cuda(jpegs, device) if device.type == "cuda"
-                       else tvio.decode_jpeg(jpegs, mode=tvio.ImageReadMode.RGB))
-            except RuntimeError as e:
-                raise CorruptFileError(f"decode_images: torchvision could not decode a JPEG of this batch "
-                                       f"({e}). Check the files (items {jpeg_idx[:8]}...).") from e
-            for i, img in zip(jpeg_idx, dec):
-                out[i] = img
         for i in other_idx:
             try:
                 img = tvio.decode_image(data[i], mode=tvio.ImageReadMode.RGB)
@@ -198,29 +218,13 @@ def decode_batch(encoded: Sequence[bytes | Tensor], device: torch.device | str =
             if the batch is empty, or an item is not bytes / a 1D uint8 tensor.
         CorruptFileError: If a file cannot be decoded.
     """
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:  # one spelling per GPU (see the module notes)
-        device = torch.device("cuda", torch.cuda.current_device())
+    device = _cuda_device(device)
     if len(encoded) == 0:
         raise ShapeError("decode_batch: got no images.")
-    packed = isinstance(encoded, PackedBytes)
-    data = encoded if packed else [_as_uint8(d, i) for i, d in enumerate(encoded)]
+    data = encoded if isinstance(encoded, PackedBytes) else [_as_uint8(d, i) for i, d in enumerate(encoded)]
     if device.type != "cuda" or not all(_jpeg_flags(data)):
         return stack_images(decode_images(data, device))
-    data = list(data)
-    caller = torch.cuda.current_stream(device)
-    side = _decode_stream(device)
-    with torch.cuda.stream(side), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*deprecated.*")
-        try:
-            dec = tvio.decode_jpeg(data, mode=tvio.ImageReadMode.RGB, device=device)
-        except RuntimeError as e:
-            raise CorruptFileError(f"decode_batch: torchvision could not decode a JPEG of this batch ({e}). "
-                                   "Check the files.") from e
-        batch = stack_images(dec)  # on the side stream, where the decoder wrote them
-    caller.wait_stream(side)
-    batch.record_stream(caller)
-    return batch
+    return _decode_jpegs(list(data), device, "decode_batch", stack=True)
 
 
 class EncodedImageFiles(torch.utils.data.Dataset):
