@@ -42,6 +42,7 @@ Prints one JSON line and writes it to ``--out``. Goal: ≥ 3,000 images/s at bat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -103,8 +104,7 @@ class Pipeline:
 
     def __init__(self, device: torch.device, res: int, preset: str, seed: int, jpeg_codec: str) -> None:
         self.device, self.res = device, res
-        config = PhotometricConfig.preset(preset)
-        config.jpeg_codec = jpeg_codec
+        config = dataclasses.replace(PhotometricConfig.preset(preset), jpeg_codec=jpeg_codec)  # re-validated
         self.aug = PhotometricAugment(config).to(device)
         # separate generators: the prefetcher crops in its thread while the main thread augments
         self.crop_g = torch.Generator().manual_seed(seed)
