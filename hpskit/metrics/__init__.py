@@ -16,6 +16,7 @@ from .alignment import (
     align_root,
     root_from_joints,
 )
+from .dense import depth_foreground_l1, mean_iou, part_confusion
 from .errors3d import M_TO_MM, mpjpe, pa_mpjpe, pa_pve, pve, to_mm
 from .protocols import PROTOCOLS, regress_joints, smpl_mesh_errors
 
@@ -29,6 +30,9 @@ __all__ = [
     "PROTOCOLS",
     "SMPL_HIPS",
     "align_root",
+    "depth_foreground_l1",
+    "mean_iou",
+    "part_confusion",
     "mpjpe",
     "pa_mpjpe",
     "pa_pve",

@@ -259,7 +259,8 @@ def _dpose(encoder: str, use_depth: bool = True):
     return factory
 
 
-for _enc in ("hrnet_w48", "hrnet_w32", "hrnet_w18", "resnet50", "convnext_tiny"):
+for _enc in ("hrnet_w48", "hrnet_w32", "hrnet_w18", "resnet50", "convnext_tiny", "efficientnet_lite0",
+             "efficientnet_lite1", "efficientnet_lite2"):
     MODELS.register(f"dpose_{_enc}")(_dpose(_enc))
 MODELS.register("dpose_nodepth_hrnet_w48")(_dpose("hrnet_w48", use_depth=False))
 

