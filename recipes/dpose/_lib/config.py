@@ -163,8 +163,8 @@ class OptimConfig:
         warmup_steps: Linear warm-up steps.
         min_lr_ratio: Final learning rate of the cosine schedule, relative to ``lr``.
         clip_mode: ``"global"`` (one norm over every gradient, the authors) or ``"per_module"`` (each
-            top-level module — encoder, decoders, attention, regressor — clipped to ``grad_clip_norm`` on its own, so
-            the small dense-term gradients are not scaled down with the large body-term ones).
+            top-level module — encoder, decoders, attention, regressor — clipped to ``grad_clip_norm`` on its
+            own, so the small dense-term gradients are not scaled down with the large body-term ones).
     """
 
     name: str = "adam"
