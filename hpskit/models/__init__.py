@@ -7,8 +7,11 @@ from .convert_dpose import ConversionReport, convert_dpose_checkpoint
 from .dpose import MODELS, DPoSE, DPoSEConfig, DPoSEOutput, create_model, list_models
 from .export import OnnxExportReport, export_onnx, verify_onnx
 from .predict import Prediction, predict
+from .pretrained import BUILTIN_WEIGHTS, BuiltinWeights, list_pretrained
 
 __all__ = [
+    "BUILTIN_WEIGHTS",
+    "BuiltinWeights",
     "MODELS",
     "ConversionReport",
     "DPoSE",
@@ -20,6 +23,7 @@ __all__ = [
     "create_model",
     "export_onnx",
     "list_models",
+    "list_pretrained",
     "predict",
     "verify_onnx",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch  # noqa: F401 - used by the doctests
 from torch import Tensor, nn
@@ -234,6 +235,21 @@ class DPoSE(nn.Module, HubMixin):
         check_finite(out.pose_rotmat, "pose_rotmat", "DPoSE.body")
         return self.body_model.forward_pose(out.pose_rotmat, out.betas, transl=transl)
 
+    @classmethod
+    def from_pretrained(cls, dir_or_hub_id, **kwargs) -> DPoSE:
+        """Load a model: a built-in weight name (``"dpose_hrnet_w18.synthetic"``, offline, from the install;
+        :mod:`hpskit.models.pretrained`), a folder written by ``save_pretrained``, or a Hub id.
+
+        See :meth:`hpskit.hub.HubMixin.from_pretrained` for the keyword arguments.
+        """
+        from .pretrained import builtin_weights
+
+        if isinstance(dir_or_hub_id, str) and not Path(dir_or_hub_id).expanduser().exists():
+            entry = builtin_weights(dir_or_hub_id)
+            if entry is not None:
+                dir_or_hub_id = entry.folder
+        return super().from_pretrained(dir_or_hub_id, **kwargs)
+
     def predict(self, images, boxes, K=None, **kwargs):
         """Whole-image inference; see :func:`hpskit.models.predict.predict`."""
         from .predict import predict
@@ -265,13 +281,36 @@ for _enc in ("hrnet_w48", "hrnet_w32", "hrnet_w18", "resnet50", "convnext_tiny",
 MODELS.register("dpose_nodepth_hrnet_w48")(_dpose("hrnet_w48", use_depth=False))
 
 
-def create_model(name: str = "dpose_hrnet_w48", **overrides) -> nn.Module:
+def create_model(name: str = "dpose_hrnet_w48", pretrained: bool = False, **overrides) -> nn.Module:
     """Build a registered model, e.g. ``create_model("dpose_hrnet_w48", body_model="standin")``.
 
+    A name may carry a weight tag, timm-style: ``create_model("dpose_hrnet_w18.synthetic", pretrained=True)``
+    loads the weights that ship inside hpskit (:mod:`hpskit.models.pretrained`), offline, in eval mode.
+    Without ``pretrained`` the tagged architecture is built with random weights.
+
+    Args:
+        name: ``<registered model>`` or ``<registered model>.<tag>``.
+        pretrained: Load the tag's built-in weights (a tag is then required).
+        **overrides: :class:`DPoSEConfig` fields (with ``pretrained``: top-level fields replacing the stored
+            ones, e.g. ``body_model``).
+
     Raises:
-        UnknownNameError: For an unknown name (the message lists the closest ones).
+        UnknownNameError: For an unknown model name (the message lists the closest ones) or an unknown weight
+            tag (the message lists the known tags).
+        ConfigError: ``pretrained=True`` for a name without a tag.
     """
-    return MODELS.create(name, **overrides)
+    from .pretrained import builtin_weights, list_pretrained, split_model_name
+
+    model_name, tag = split_model_name(name)
+    MODELS.get(model_name)  # unknown model names fail first, with the closest names
+    entry = builtin_weights(name)  # unknown tags fail here, with the known ones
+    if pretrained:
+        if entry is None:
+            known = list_pretrained(model_name)
+            raise ConfigError(f"create_model({name!r}, pretrained=True) needs a weight tag; "
+                              f"{'use one of: ' + ', '.join(known) if known else model_name + ' has none'}.")
+        return DPoSE.from_pretrained(entry.folder, **overrides)
+    return MODELS.create(model_name, **overrides)
 
 
 def list_models() -> list[str]:
