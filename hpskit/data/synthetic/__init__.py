@@ -9,7 +9,9 @@ translation, vertices, BEDLAM-normalised depth and 23-class part maps). See ``do
 * :mod:`~hpskit.data.synthetic.appearance`: skin, hair, garments, patterns, lighting;
 * :mod:`~hpskit.data.synthetic.backgrounds`: procedural backgrounds and photo banks;
 * :mod:`~hpskit.data.synthetic.render`: box, crop camera, maps and depth normalisation;
-* :mod:`~hpskit.data.synthetic.engine`: the dataset.
+* :mod:`~hpskit.data.synthetic.engine`: the dataset;
+* :mod:`~hpskit.data.synthetic.scene`: whole pictures of several people at chosen poses (demos, detectors,
+  video tests).
 """
 
 from .appearance import AppearanceConfig
@@ -18,6 +20,7 @@ from .cameras import CameraConfig, ShapeConfig
 from .engine import SyntheticConfig, SyntheticHumans
 from .poses import JOINT_LIMITS, KEY_POSES, NpzPoseSource, PoseConfig, PoseSampler
 from .render import normalize_depth_batch
+from .scene import Scene, render_people
 
 __all__ = [
     "AppearanceConfig",
@@ -29,8 +32,10 @@ __all__ = [
     "NpzPoseSource",
     "PoseConfig",
     "PoseSampler",
+    "Scene",
     "ShapeConfig",
     "SyntheticConfig",
     "SyntheticHumans",
     "normalize_depth_batch",
+    "render_people",
 ]
