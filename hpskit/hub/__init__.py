@@ -16,12 +16,15 @@ from .config import (
 )
 from .mixin import HubMixin, resolve_pretrained, save_pretrained, unwrap_model
 from .weights import (
+    WEIGHTS_INDEX_NAME,
     WEIGHTS_NAME,
     check_state_dict,
     dedupe_state_dict,
+    load_sharded_weights,
     load_weights,
     load_weights_strict,
     save_weights,
+    save_weights_sharded,
     shared_tensor_aliases,
 )
 
@@ -29,6 +32,7 @@ __all__ = [
     "CARD_NAME",
     "CONFIG_NAME",
     "RESERVED_CONFIG_KEYS",
+    "WEIGHTS_INDEX_NAME",
     "WEIGHTS_NAME",
     "HubMixin",
     "ModelCardInfo",
@@ -37,7 +41,9 @@ __all__ = [
     "config_to_dict",
     "dedupe_state_dict",
     "load_weights",
+    "load_sharded_weights",
     "load_weights_strict",
+    "save_weights_sharded",
     "read_config",
     "render_model_card",
     "resolve_pretrained",

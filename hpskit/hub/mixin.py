@@ -50,7 +50,14 @@ from .config import (
     read_config,
     write_config,
 )
-from .weights import WEIGHTS_NAME, load_weights, load_weights_strict, save_weights
+from .weights import (
+    WEIGHTS_INDEX_NAME,
+    WEIGHTS_NAME,
+    load_sharded_weights,
+    load_weights,
+    load_weights_strict,
+    save_weights,
+)
 
 __all__ = ["HubMixin", "save_pretrained", "resolve_pretrained", "unwrap_model"]
 
@@ -268,9 +275,13 @@ class HubMixin:
         """
         if cls.config_class is None:
             raise ConfigError(f"{cls.__name__}.config_class is not set; set it to the config dataclass.")
+        local = Path(dir_or_hub_id).expanduser()
+        sharded = (local.is_dir() and not (local / WEIGHTS_NAME).is_file()
+                   and (local / WEIGHTS_INDEX_NAME).is_file())  # a sharded local folder
         config_path, weights_path = resolve_pretrained(
-            dir_or_hub_id, (CONFIG_NAME, WEIGHTS_NAME), revision=revision, cache_dir=cache_dir, token=token,
-            force_download=force_download, local_files_only=local_files_only,
+            dir_or_hub_id, (CONFIG_NAME, WEIGHTS_INDEX_NAME if sharded else WEIGHTS_NAME), revision=revision,
+            cache_dir=cache_dir, token=token, force_download=force_download,
+            local_files_only=local_files_only,
         )
         data = read_config(config_path)
         want = cls.model_type or cls.__name__.lower()
@@ -283,7 +294,8 @@ class HubMixin:
         data.update(config_overrides)
         config = config_from_dict(cls.config_class, data, ignore=RESERVED_CONFIG_KEYS)
         model = cls(config)
-        load_weights_strict(model, load_weights(weights_path, "cpu"), source=str(weights_path))
+        tensors = load_sharded_weights(weights_path) if sharded else load_weights(weights_path, "cpu")
+        load_weights_strict(model, tensors, source=str(weights_path))
         model.to(map_location)
         if dtype is not None:
             model.to(dtype)

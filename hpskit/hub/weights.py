@@ -24,12 +24,15 @@ from hpskit.core import CorruptFileError, MissingFileError, WeightsMismatchError
 
 __all__ = [
     "WEIGHTS_NAME",
+    "WEIGHTS_INDEX_NAME",
     "shared_tensor_aliases",
     "dedupe_state_dict",
     "check_state_dict",
     "save_weights",
     "load_weights",
     "load_weights_strict",
+    "save_weights_sharded",
+    "load_sharded_weights",
 ]
 
 logger = logging.getLogger(__name__)
@@ -213,3 +216,97 @@ def load_weights_strict(module: nn.Module, tensors: Mapping[str, Tensor], source
     for alias, canonical in aliases.items():
         full[alias] = full[canonical]
     module.load_state_dict(full, strict=True)
+
+
+#: Index of a sharded weight folder (the Hugging Face layout: ``{"metadata": {"total_size": N},
+#: "weight_map": {key: shard file}}``).
+WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+
+
+def save_weights_sharded(
+    state_dict: Mapping[str, Tensor],
+    folder: str | os.PathLike,
+    max_shard_bytes: int,
+    dtype: torch.dtype | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write a state_dict as one ``model.safetensors`` or, if larger than ``max_shard_bytes``, as shards
+    ``model-0000i-of-0000n.safetensors`` plus ``model.safetensors.index.json`` (the Hugging Face layout).
+
+    Args:
+        state_dict: Name -> tensor (shared tensors are written once).
+        folder: Existing output folder.
+        max_shard_bytes: Largest shard payload in bytes (a single tensor larger than that gets its own shard).
+        dtype: Cast floating-point tensors to this dtype first (e.g. ``torch.float16``); others are kept.
+        metadata: String metadata stored in each file header.
+
+    Returns:
+        The files written (shards first, then the index).
+    """
+    import json
+
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    tensors, _ = dedupe_state_dict(state_dict)
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    meta = {"format": "pt", **(dict(metadata) if metadata else {})}
+    total = sum(v.numel() * v.element_size() for v in tensors.values())
+    if total <= max_shard_bytes:
+        save_file(tensors, str(folder / WEIGHTS_NAME), metadata=meta)
+        return [folder / WEIGHTS_NAME]
+    shards: list[dict[str, Tensor]] = [{}]
+    size = 0
+    for k, v in tensors.items():
+        nbytes = v.numel() * v.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][k] = v
+        size += nbytes
+    n = len(shards)
+    files, weight_map = [], {}
+    for i, shard in enumerate(shards, 1):
+        name = f"model-{i:05d}-of-{n:05d}.safetensors"
+        save_file(shard, str(folder / name), metadata=meta)
+        files.append(folder / name)
+        weight_map.update(dict.fromkeys(shard, name))
+    index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+    (folder / WEIGHTS_INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
+    return [*files, folder / WEIGHTS_INDEX_NAME]
+
+
+def load_sharded_weights(index_path: str | os.PathLike, device: str | torch.device = "cpu"
+                         ) -> dict[str, Tensor]:
+    """Read every tensor of a sharded folder through its ``model.safetensors.index.json``.
+
+    Raises:
+        MissingFileError: If the index or a shard it names is missing.
+        CorruptFileError: If the index is not valid JSON with a ``weight_map``, a shard is unreadable, or a
+            shard's keys disagree with the index.
+    """
+    import json
+
+    index_path = Path(index_path)
+    if not index_path.is_file():
+        raise MissingFileError(f"weights index not found: {index_path}.")
+    try:
+        weight_map = json.loads(index_path.read_text())["weight_map"]
+        if not isinstance(weight_map, dict):
+            raise TypeError("weight_map is not an object")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"{index_path} is not a safetensors index (needs a 'weight_map' object): "
+                               f"{exc}") from exc
+    out: dict[str, Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        if Path(shard).name != shard:
+            raise CorruptFileError(f"{index_path} names a shard outside its folder: {shard!r}.")
+        tensors = load_weights(index_path.parent / shard, device)
+        want = {k for k, v in weight_map.items() if v == shard}
+        if set(tensors) != want:
+            raise CorruptFileError(f"{index_path.parent / shard} holds {sorted(set(tensors) ^ want)[:5]}... "
+                                   "which the index does not place there (or lacks keys it should hold).")
+        out.update(tensors)
+    return out

@@ -56,8 +56,8 @@ class BuiltinWeights:
 BUILTIN_WEIGHTS: dict[str, BuiltinWeights] = {
     w.name: w for w in (
         BuiltinWeights("dpose_hrnet_w18", "synthetic",
-                       "compact D-PoSE trained on hpskit's synthetic humans (stand-in body); synthetic domain "
-                       "only, not a model for real photographs"),
+                       "compact D-PoSE trained on hpskit's synthetic humans (stand-in body); synthetic "
+                       "domain only, not a model for real photographs"),
     )
 }
 
@@ -84,7 +84,7 @@ def list_pretrained(model: str | None = None) -> list[str]:
 
 
 def builtin_weights(name: str) -> BuiltinWeights | None:
-    """The built-in weight set called ``name``; ``None`` if ``name`` has no tag (a plain model name or a path).
+    """The built-in weight set called ``name``; ``None`` if ``name`` has no tag (a model name or a path).
 
     Raises:
         UnknownNameError: If ``name`` is ``<registered model>.<tag>`` with a tag hpskit does not ship (the
@@ -100,7 +100,8 @@ def builtin_weights(name: str) -> BuiltinWeights | None:
     if entry is None:
         known = list_pretrained(model)
         listing = (f"known: {', '.join(known)}" if known else
-                   f"{model} has no built-in weights; those that ship: {', '.join(list_pretrained()) or 'none'}")
+                   f"{model} has no built-in weights; those that ship: "
+                   f"{', '.join(list_pretrained()) or 'none'}")
         raise UnknownNameError(f"unknown weight tag {tag!r} for model {model!r}; {listing}.")
     if not (entry.folder / "config.json").is_file():
         raise MissingFileError(f"the built-in weights {entry.name} are missing from this install "
