@@ -1,5 +1,5 @@
 """Geometric crop parameters of the real-format datasets: box → square 224 crop, with the authors'
-scale jitter and vertical random crop (reference-dpose.md (h), formats.md §8) as options.
+scale jitter and vertical random crop (docs/authors-code.md (h), formats.md §8) as options.
 
 Photometric augmentation lives elsewhere (``hpskit.data.transforms``); only the crop box is decided here,
 because keypoints, the CLIFF box features, the depth crop and the part-label render all follow it.

@@ -1,6 +1,6 @@
 """D-PoSE: depth as an intermediate representation for 3D human pose and shape (Vasilikopoulos et al.).
 
-Data flow (reference-dpose.md (a)), each stage an hpskit block:
+Data flow (docs/authors-code.md (a)), each stage an hpskit block:
 
 1. :func:`hpskit.encoders.create_encoder` (HRNet-W48) → branches ``F0..F3`` and the 720-channel fused map
    ``U``;

@@ -1,7 +1,7 @@
 """One training forward (network → body → losses), the held-out synthetic evaluation, and the mean-pose
 baseline.
 
-Targets follow the authors (reference-dpose.md (g)): the 3D joint and vertex targets come from posing the
+Targets follow the authors (docs/authors-code.md (g)): the 3D joint and vertex targets come from posing the
 training body with the ground-truth pose and betas (flat hands, no translation), the same body the
 prediction is posed with; 2D keypoints are full-image pixels; depth and part maps come with the batch.
 """
