@@ -349,6 +349,7 @@ def convert_dpose_checkpoint(
         cfg = derived
     else:
         cfg = dict(config) if isinstance(config, Mapping) else config_to_dict(config)
+    cfg.setdefault("crop_mode", "authors")  # the crop the weights were trained on (docs/authors-code.md (h))
     clash = {k: (cfg[k], v) for k, v in derived.items() if k in cfg and cfg[k] != v}
     if clash:
         raise ConfigError(f"`config` disagrees with the checkpoint's tensors (given, derived): {clash}")
