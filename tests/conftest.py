@@ -80,8 +80,8 @@ def reference_block():
 
 
 # Fixtures whose use makes a test slow (a real-weight HRNet-W48 build on CPU; the smoke recipe run).
-# Subprocess recipe runs carry ``pytestmark = pytest.mark.slow`` in their modules. ``pytest -m "not slow"`` is the quick loop; CI
-# runs everything.
+# Subprocess recipe runs carry ``pytestmark = pytest.mark.slow`` in their modules.
+# ``pytest -m "not slow"`` is the quick loop; CI runs everything.
 SLOW_FIXTURES = {"w48", "smoke_run"}
 
 
