@@ -51,8 +51,8 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         >>> with eval_mode(net):
         ...     any(m.training for m in net.modules())
         False
-        >>> [m.training for m in net.modules()]
-        [True, False, True]
+        >>> tuple(m.training for m in net.modules())
+        (True, False, True)
     """
     with model_lock(model):
         modes = [(m, m.training) for m in model.modules()]
