@@ -77,3 +77,15 @@ def reference_block():
         return [(k[len(prefix):], s, n, kind) for k, s, n, kind in rows if k.startswith(prefix)]
 
     return block
+
+
+# Fixtures whose use makes a test slow (a real-weight HRNet-W48 build on CPU; the smoke recipe run).
+# Subprocess recipe runs carry ``pytestmark = pytest.mark.slow`` in their modules.
+# ``pytest -m "not slow"`` is the quick loop; CI runs everything.
+SLOW_FIXTURES = {"w48", "smoke_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

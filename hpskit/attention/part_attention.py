@@ -1,6 +1,6 @@
 """Part soft-attention: one feature vector per body part, pooled under a spatial softmax of its logits.
 
-reference-dpose.md (d): the part logits (background already dropped) are average-pooled to the feature map's
+docs/authors-code.md (d): the part logits (background already dropped) are average-pooled to the feature map's
 size, turned into one spatial softmax per part (no temperature) and used as weights for an average of the
 features; the authors then mix channels with a 1×1 Conv1d shared by all parts (``conv1x1_pose``, called
 ``mixer`` here). The authors also build a second mixer (``conv1x1_shape_cam``) that their forward never

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core import ConfigError, CorruptFileError, MissingFileError, ShapeError, check_shape, check_tensor
-from ..geometry import rot6d_to_rotmat
+from ..geometry import axis_angle_to_rotmat, rot6d_to_rotmat
 from .io import resolve_smplx_path, validate_smplx_npz
 
 __all__ = ["BodyOutput", "SMPLXBody"]
@@ -151,6 +151,12 @@ class SMPLXBody(nn.Module):
             raise CorruptFileError(f"SMPL-X model file '{path}' passed validation but smplx could not "
                                    f"load it ({type(e).__name__}: {e}); download it again.") from e
         _quiet_buffers(self.layer)
+        with np.load(path, allow_pickle=False) as z:
+            means = [np.asarray(z[k], dtype=np.float32).reshape(15, 3) if k in z.files else
+                     np.zeros((15, 3), np.float32) for k in ("hands_meanl", "hands_meanr")]
+        # smplx's relaxed mean hand pose (its SMPLX default: use_pca, flat_hand_mean=False), (2, 15, 3, 3)
+        mean_hands = axis_angle_to_rotmat(torch.from_numpy(np.stack(means))).to(dtype)
+        self.register_buffer("mean_hand_rotmats", mean_hands, persistent=False)
         self.register_buffer("faces", torch.from_numpy(np.asarray(self.layer.faces, dtype=np.int64)),
                              persistent=False)
         self.model_path = path
@@ -161,6 +167,24 @@ class SMPLXBody(nn.Module):
         logger.info("SMPLXBody: loaded %s%s (V=%d, F=%d, num_betas=%d).", path,
                     " (stand-in body)" if self.is_standin else "", info.num_vertices, info.num_faces,
                     num_betas)
+
+    def mean_hands(self, batch_size: int) -> dict[str, Tensor]:
+        """smplx's relaxed mean hand pose (the file's ``hands_mean{l,r}``), as keyword arguments.
+
+        smplx's ``SMPLX`` class poses hands at this mean by default (``flat_hand_mean=False``); the authors'
+        training poses its ground-truth bodies so (docs/authors-code.md (g)). ``SMPLXBody`` itself defaults
+        to flat hands.
+
+        Args:
+            batch_size: B.
+
+        Returns:
+            ``{"left_hand_pose": (B, 15, 3, 3), "right_hand_pose": (B, 15, 3, 3)}`` for :meth:`forward` /
+            :meth:`forward_pose`.
+        """
+        m = self.mean_hand_rotmats
+        return {"left_hand_pose": m[0].expand(batch_size, -1, -1, -1),
+                "right_hand_pose": m[1].expand(batch_size, -1, -1, -1)}
 
     @property
     def lbs_weights(self) -> Tensor:

@@ -1,8 +1,9 @@
 """Core utilities shared by every subpackage: errors, input checks, registries, file lookup, restricted
-unpickling."""
+unpickling, shared constants."""
 
 from .assets import BODY_MODELS_ENV, find_file, user_data_dir
 from .checks import check_finite, check_shape, check_tensor, format_shape
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .errors import (
     ConfigError,
     CorruptFileError,
@@ -12,11 +13,14 @@ from .errors import (
     UnknownNameError,
     WeightsMismatchError,
 )
+from .modes import eval_mode, model_lock
 from .pickles import restricted_pickle_load
 from .registry import Registry
 
 __all__ = [
     "BODY_MODELS_ENV",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "ConfigError",
     "CorruptFileError",
     "HPSKitError",
@@ -25,6 +29,8 @@ __all__ = [
     "ShapeError",
     "UnknownNameError",
     "WeightsMismatchError",
+    "eval_mode",
+    "model_lock",
     "check_finite",
     "check_shape",
     "check_tensor",

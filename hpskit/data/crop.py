@@ -1,8 +1,13 @@
-"""Geometric crop parameters of the real-format datasets: box → square 224 crop, with the authors'
-scale jitter and vertical random crop (reference-dpose.md (h), formats.md §8) as options.
+"""Which crop a dataset sample gets: the box (with the authors' scale jitter and vertical random crop as
+options, docs/authors-code.md (h)), the crop rule and its low-pass, for whole samples of the real-format
+datasets.
 
-Photometric augmentation lives elsewhere (``hpskit.data.transforms``); only the crop box is decided here,
-because keypoints, the CLIFF box features, the depth crop and the part-label render all follow it.
+The split with :mod:`hpskit.geometry.crop`: that module is the geometry of one crop (affines, sampling,
+the authors' integer window, pasting back) and knows nothing of datasets; this one decides, per sample,
+which box is cropped and how (:class:`CropConfig`), and applies it to full-resolution maps
+(:func:`crop_full_image`). Photometric augmentation lives in ``hpskit.data.transforms``; only the crop box
+is decided here, because keypoints, the CLIFF box features, the depth crop and the part-label render all
+follow it.
 
 Examples:
     >>> import torch
@@ -22,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hpskit.core import ConfigError
-from hpskit.geometry import crop_images
+from hpskit.geometry import CROP_MODES, check_crop_mode, crop_images, crop_images_authors
 
 __all__ = ["CropConfig", "sample_crop_box", "crop_full_image"]
 
@@ -46,7 +51,11 @@ class CropConfig:
             ``"fast"`` (default; shrink the box's window with ``F.interpolate(antialias=True)`` first),
             ``"gaussian"`` (skimage's Gaussian pre-blur, :func:`hpskit.geometry.crop_images` with
             ``antialias=True``; closest to the authors, about 4× slower on CPU) or ``"none"``
-            (``grid_sample`` alone, which aliases on large boxes).
+            (``grid_sample`` alone, which aliases on large boxes). Only for ``mode="exact"``.
+        mode: The crop rule (:data:`hpskit.geometry.CROP_MODES`): ``"exact"`` (the continuous box square)
+            or ``"authors"`` (the authors' integer window and skimage resize, with its own anti-aliasing;
+            what their checkpoint was trained and evaluated on). The sample's ``center``, ``scale``,
+            ``bbox_info`` and ``crop_to_img`` stay the continuous box's in both, as in the authors' code.
     """
 
     res: int = 224
@@ -56,6 +65,7 @@ class CropConfig:
     random_crop_prob: float = 0.0
     random_crop_factor: float = 0.5
     antialias: str = "fast"
+    mode: str = "exact"
 
     def __post_init__(self) -> None:
         problems = []
@@ -74,6 +84,8 @@ class CropConfig:
             problems.append(f"random_crop_factor must be in (0, 1]; got {self.random_crop_factor!r}")
         if self.antialias not in ("fast", "gaussian", "none"):
             problems.append(f"antialias must be 'fast', 'gaussian' or 'none'; got {self.antialias!r}")
+        if self.mode not in CROP_MODES:
+            problems.append(f"mode must be one of {CROP_MODES}; got {self.mode!r}")
         if problems:
             raise ConfigError("CropConfig: " + "; ".join(problems) + ".")
 
@@ -133,6 +145,7 @@ def crop_full_image(
     res: int = 224,
     antialias: str = "fast",
     mode: str = "bilinear",
+    crop_mode: str = "exact",
 ) -> Tensor:
     """Crop a full-resolution map (image, depth) to the square box, low-passed when downsampling.
 
@@ -150,6 +163,8 @@ def crop_full_image(
         res: Crop resolution.
         antialias: ``"fast"``, ``"gaussian"`` or ``"none"`` (see :class:`CropConfig`).
         mode: Sampling mode of the final crop (``"bilinear"`` or ``"nearest"``; nearest never low-passes).
+        crop_mode: ``"exact"`` or ``"authors"`` (:func:`hpskit.geometry.crop_images_authors`, bilinear maps
+            only; ``antialias`` is then ignored).
 
     Returns:
         The crop, shape (1, C, res, res).
@@ -161,6 +176,11 @@ def crop_full_image(
         >>> out.shape, bool(abs(float(out.sum()) - 1 / 36) < 1e-3)
         (torch.Size([1, 1, 100, 100]), True)
     """
+    if check_crop_mode(crop_mode, "crop_full_image") == "authors":
+        if mode != "bilinear":
+            raise ConfigError("crop_full_image: crop_mode='authors' resizes bilinearly; label maps need "
+                              "crop_mode='exact' with mode='nearest'.")
+        return crop_images_authors(image, center, scale, res)
     if mode != "bilinear" or antialias == "none":
         return crop_images(image, center, scale, res=res, mode=mode)
     if antialias == "gaussian":

@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-from hpskit.core import ShapeError, check_shape
+from hpskit.core import IMAGENET_MEAN, IMAGENET_STD, ShapeError, check_shape  # re-exported
 
 __all__ = [
     "NUM_KEYPOINTS",
@@ -53,8 +53,6 @@ NUM_BETAS = 11
 """SMPL-X shape coefficients (the neutral 11-beta model of BEDLAM / D-PoSE)."""
 NUM_PART_CLASSES = 23
 """Part-label classes: 0 = background, 1–22 = the ``part-segm.json`` parts in file order."""
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 FLAG_NAMES = (
     "has_depth",

@@ -1,7 +1,7 @@
 """The authors' U-Net-lite decoder: F3 → F0 with skip connections, then a learned ×4 upscaler.
 
 One decoder class serves both D-PoSE heads: ``out_channels=1, final_activation="sigmoid"`` is the depth
-decoder, ``out_channels=23, final_activation=None`` the part-segmentation decoder (reference-dpose.md (c)).
+decoder, ``out_channels=23, final_activation=None`` the part-segmentation decoder (docs/authors-code.md (c)).
 Sub-module names mirror the authors' so a checkpoint converter only renames the prefix.
 
 Differences from the authors' module that change no numbers:

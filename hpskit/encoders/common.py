@@ -2,7 +2,7 @@
 
 The D-PoSE encoder returns the four multi-resolution maps F0..F3 (strides 4, 8, 16, 32) and one *fused*
 map at F0's resolution: ``concat(F0, U1(F1), U2(F2), U3(F3))`` where ``Uk`` is ``k`` repetitions of
-``[bilinear up×2 (align_corners=True), conv3×3 C→C (no bias), BN, ReLU]`` (reference-dpose.md (b)).
+``[bilinear up×2 (align_corners=True), conv3×3 C→C (no bias), BN, ReLU]`` (docs/authors-code.md (b)).
 The Sequential index layout of ``Uk`` is the authors': the upsampler sits at 0/4/8, the convs at 1/5/9,
 the BNs at 2/6/10 and the ReLUs at 3/7/11, so state-dict keys read ``upsample_stage_2.1.weight`` etc.
 """

@@ -2,7 +2,7 @@
 
 timm's ``hrnet_w48`` feature trunk maps one-to-one onto the authors' backbone: all 1830 state-dict keys have
 the authors' names and shapes (stage4 is built with multi-scale output), so ``trunk.<key>`` here is
-``backbone.<key>`` there (reference-dpose.md (b)). The authors' ``final_layer`` (a 1×1 conv 48→24 that the
+``backbone.<key>`` there (docs/authors-code.md (b)). The authors' ``final_layer`` (a 1×1 conv 48→24 that the
 forward pass never uses) is not built: a checkpoint converter drops its 1,176 parameters.
 """
 

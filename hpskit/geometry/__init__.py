@@ -13,12 +13,18 @@ from .camera import (
     perspective_project,
 )
 from .crop import (
+    CROP_MODES,
     apply_affine,
+    authors_crop_window,
     boxes_xyxy_to_center_scale,
+    check_crop_mode,
     crop_affine,
     crop_images,
+    crop_images_authors,
+    crop_square,
     invert_affine,
     paste_back,
+    resize_like_skimage,
 )
 from .procrustes import procrustes_align, similarity_procrustes
 from .rotations import (
@@ -43,6 +49,12 @@ __all__ = [
     "crop_affine",
     "crop_cam_to_full_transl",
     "crop_images",
+    "CROP_MODES",
+    "authors_crop_window",
+    "check_crop_mode",
+    "crop_images_authors",
+    "crop_square",
+    "resize_like_skimage",
     "default_focal",
     "full_transl_to_crop_cam",
     "intrinsics_from_focal",

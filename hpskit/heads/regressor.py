@@ -1,6 +1,6 @@
 """The D-PoSE regressor (ReFit-style): per-joint tokens → 6D joint rotations, betas and crop camera.
 
-reference-dpose.md (e). Each of the J part tokens is extended with the CLIFF box vector and the globally
+docs/authors-code.md (e). Each of the J part tokens is extended with the CLIFF box vector and the globally
 averaged depth feature; per joint token order ``[att (C_att) | bbox (3) | depth (C_d)]``. One update step from
 mean parameters held as buffers:
 

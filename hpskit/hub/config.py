@@ -145,6 +145,25 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
         return tuple(value)
     if tp in (Path, PurePath) and isinstance(value, str):
         return Path(value)
+    return _check_scalar(tp, value, path, errors)
+
+
+def _check_scalar(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
+    """Check a JSON scalar against a ``bool``/``int``/``float``/``str`` annotation (no silent coercion:
+    ``"23"`` is not an int, ``32.7`` is not an int, ``true`` is not a number); ints pass for floats."""
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:
+        return value
+    if not ok:
+        errors.append(f"`{path}` must be {tp.__name__}; got {type(value).__name__} {value!r}")
     return value
 
 

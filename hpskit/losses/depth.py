@@ -5,7 +5,7 @@ computes both parts on the foreground only: the L1 is averaged over foreground p
 (kornia, Gaussian window, σ = 1.5, reflect padding) of the masked maps is averaged over foreground pixels, so
 the prediction on the background gets no gradient at all.
 
-Authors' code (reference-dpose.md (g), formats.md §11): MSE over the whole map (background included) plus
+Authors' code (docs/authors-code.md (g), formats.md §11): MSE over the whole map (background included) plus
 ``0.2 · 0.5 · (1 − SSIM)`` where SSIM uses an **8×8** Gaussian window (σ 1.5, taps at offsets −4..3), zero
 padding 4 (a 224² map gives a 225² SSIM map), C1 = 1e-4, C2 = 9e-4, averaged over the whole map.
 

@@ -11,7 +11,7 @@ with λ1..λ8 = 0.1, 0.02, 0.1, 10, 0.01, 50, 10, 50. Note the order in eq. 4: �
 :class:`LossWeights` for each λ: λ1 ``depth``, λ2 ``depth_ssim``, λ3 ``parts_ce``, λ4 ``pose``, λ5 ``betas``,
 λ6 ``joints3d``, λ7 ``vertices``, λ8 ``kp2d``.
 
-Authors' code (reference-dpose.md (g))::
+Authors' code (docs/authors-code.md (g))::
 
     L = 60·[10·(5·L_J2D + 5·L_J3D + 1·L_pose + 0.001·L_betas + 1·L_V3D + L_cam) + 0.1·CE + 0.1·L_depth]
     L_depth = MSE(D, D_gt) + 0.2·0.5·(1 − SSIM_8×8)      (only for samples with depth)
@@ -193,7 +193,7 @@ class DPoSELoss(nn.Module):
 
     Args:
         weights: Per-term weights; None takes the preset's.
-        preset: ``"paper"`` (§3.3, λ1..λ8) or ``"authors"`` (their code, reference-dpose.md (g)).
+        preset: ``"paper"`` (§3.3, λ1..λ8) or ``"authors"`` (their code, docs/authors-code.md (g)).
         options: Term variants; None takes the preset's.
 
     For each term with a non-zero weight, the samples whose presence flag is false are skipped (masked mean

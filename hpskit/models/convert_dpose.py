@@ -191,7 +191,7 @@ def map_dpose_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Te
     """Rename the authors' keys to hpskit's and drop the listed ones; refuse anything else.
 
     Args:
-        state_dict: The Lightning ``state_dict`` (keys as in ``reference-dpose-state-dict.tsv``).
+        state_dict: The Lightning ``state_dict`` (layout docs/authors-code.md (j)).
 
     Returns:
         ``(converted, dropped)``: hpskit name -> tensor (checkpoint order), and reason -> dropped keys found.
@@ -220,7 +220,7 @@ def map_dpose_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Te
             f"refusing to convert: {len(unknown)} checkpoint key(s) match no rename rule and no drop list:"
             "\n  "
             + "\n  ".join(unknown)
-            + "\nFix: this is not the D-PoSE checkpoint layout hpskit knows (reference-dpose.md (j))."
+            + "\nFix: this is not the D-PoSE checkpoint layout hpskit knows (docs/authors-code.md (j))."
         )
     return converted, {r: ks for r, ks in dropped.items() if ks}
 
@@ -317,7 +317,7 @@ def convert_dpose_checkpoint(
     """Convert the authors' ``.ckpt`` into ``out_dir``: ``config.json``, ``model.safetensors``, ``README.md``.
 
     Args:
-        ckpt_path: The Lightning checkpoint (layout reference-dpose.md (j)).
+        ckpt_path: The Lightning checkpoint (layout docs/authors-code.md (j)).
         out_dir: Output folder (a ``save_pretrained`` folder).
         target: Optional model or name -> shape mapping; any missing/extra/mis-shaped key is refused.
         config: Config to write instead of the one derived from the tensors (a dict or a dataclass, e.g.
@@ -349,6 +349,7 @@ def convert_dpose_checkpoint(
         cfg = derived
     else:
         cfg = dict(config) if isinstance(config, Mapping) else config_to_dict(config)
+    cfg.setdefault("crop_mode", "authors")  # the crop the weights were trained on (docs/authors-code.md (h))
     clash = {k: (cfg[k], v) for k, v in derived.items() if k in cfg and cfg[k] != v}
     if clash:
         raise ConfigError(f"`config` disagrees with the checkpoint's tensors (given, derived): {clash}")

@@ -1,6 +1,6 @@
 """D-PoSE: depth as an intermediate representation for 3D human pose and shape (Vasilikopoulos et al.).
 
-Data flow (reference-dpose.md (a)), each stage an hpskit block:
+Data flow (docs/authors-code.md (a)), each stage an hpskit block:
 
 1. :func:`hpskit.encoders.create_encoder` (HRNet-W48) → branches ``F0..F3`` and the 720-channel fused map
    ``U``;
@@ -28,9 +28,10 @@ from torch import Tensor, nn
 
 from hpskit.attention import PartAttention
 from hpskit.body import BodyOutput, SMPLXBody
-from hpskit.core import ConfigError, Registry, check_finite, check_shape
+from hpskit.core import IMAGENET_MEAN, IMAGENET_STD, ConfigError, Registry, check_finite, check_shape
 from hpskit.decoders import UNetLiteDecoder
 from hpskit.encoders import create_encoder
+from hpskit.geometry import CROP_MODES
 from hpskit.heads import DPoSERegressor, load_mean_params
 from hpskit.hub import HubMixin, ModelCardInfo
 
@@ -61,6 +62,13 @@ class DPoSEConfig:
             stand-in body with a logged warning), ``"standin"``, ``"none"`` (no body model), or a path.
         mean_params: Optional SPIN ``smpl_mean_params.npz`` for the head's start values (formats.md §2.2);
             ``None`` uses hpskit's documented default. A checkpoint's buffers override either.
+        image_mean: Per-channel RGB mean the crops are normalised with, as the weights were trained
+            (ImageNet's, :data:`hpskit.core.IMAGENET_MEAN`); ``predict`` reads it from here.
+        image_std: Per-channel RGB standard deviation, likewise.
+        crop_mode: The crop rule the weights were trained on, used by ``predict`` and the evaluation by
+            default: ``"exact"`` (hpskit's continuous crop) or ``"authors"`` (the authors' integer window
+            and skimage resize; set by the converter for their checkpoint). See
+            :data:`hpskit.geometry.CROP_MODES`.
     """
 
     encoder: str = "hrnet_w48"
@@ -72,10 +80,20 @@ class DPoSEConfig:
     head_hidden: int = 32
     body_model: str = "auto"
     mean_params: str | None = None
+    image_mean: tuple[float, float, float] = IMAGENET_MEAN
+    image_std: tuple[float, float, float] = IMAGENET_STD
+    crop_mode: str = "exact"
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` listing every invalid field."""
         problems = []
+        if self.crop_mode not in CROP_MODES:
+            problems.append(f"crop_mode must be one of {CROP_MODES}; got {self.crop_mode!r}")
+        for name in ("image_mean", "image_std"):
+            value = getattr(self, name)
+            if len(value) != 3 or (name == "image_std" and min(value) <= 0):
+                problems.append(f"{name} must be 3 RGB values{' > 0' if name == 'image_std' else ''}; "
+                                f"got {value!r}")
         if self.num_joints != self.num_parts - 1:
             problems.append(f"num_joints ({self.num_joints}) must equal num_parts - 1 ({self.num_parts - 1})")
         for name in ("num_parts", "num_joints", "num_betas", "head_hidden"):

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hpskit.attention import PartAttention
-from hpskit.core import ConfigError
+from hpskit.core import ConfigError, eval_mode
 
 __all__ = ["ONNX_INPUT_NAMES", "ONNX_OUTPUT_NAMES", "OnnxExportReport", "export_onnx", "verify_onnx"]
 
@@ -218,6 +218,24 @@ def export_onnx(
         >>> report.output_names, report.ok(atol=1e-4)  # doctest: +SKIP
         (('pose_rotmat', 'betas', 'cam', 'depth', 'part_logits'), True)
     """
+    opset = _check_export_settings(opset, batch, exporter)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with eval_mode(model):
+        plan = _prepare_export(model, batch, exporter, generator)
+        _write_onnx(model, plan, path, opset, exporter, batch)
+        report = OnnxExportReport(path=path, exporter=exporter, opset=opset, input_names=plan.inputs,
+                                  output_names=plan.outputs, batch=None if batch is None else int(batch),
+                                  image_size=plan.size)
+        logger.info("wrote %s (%s exporter, opset %d, %s batch)", path, exporter, opset,
+                    "dynamic" if batch is None else f"fixed {batch}")
+        if verify:
+            _verify_into(report, model, path, int(verify_batch or (3 if batch is None else batch)), generator)
+    return report
+
+
+def _check_export_settings(opset: int, batch: int | None, exporter: str) -> int:
+    """Validate the settings of :func:`export_onnx`; returns the opset to use."""
     if exporter not in _EXPORTERS:
         raise ConfigError(f"{_WHERE}: `exporter` must be one of {_EXPORTERS}; got {exporter!r}.")
     if int(opset) < 13:
@@ -230,50 +248,60 @@ def export_onnx(
                               "onnxscript); or use exporter='torchscript'.")
         if int(opset) < 18:
             logger.info("the dynamo exporter targets opset ≥ 18; using 18 instead of %d", opset)
-            opset = 18
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+            return 18
+    return int(opset)
+
+
+@dataclass
+class _ExportPlan:
+    """What to trace: example inputs ``args``, the input/output names, the crop size, and a probe output."""
+
+    args: tuple[Tensor, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    size: int
+    probe: object
+
+
+def _prepare_export(model: nn.Module, batch: int | None, exporter: str, generator) -> _ExportPlan:
+    """Random trace inputs and a probe forward that names the graph's inputs and outputs (eval mode)."""
     param = next(model.parameters())
     size = int(getattr(model, "input_size", 224))
     trace_batch = 2 if batch is None else int(batch)  # torch.export specialises a batch of 1
     images, bbox_info = _random_inputs(trace_batch, size, param, generator)
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            probe = model(images[:1], bbox_info[:1], return_features=exporter == "torchscript")
-        inputs, outputs = _names(model, probe)
-        has_depth = "depth" in outputs
-        args = (images, bbox_info) if len(inputs) == 2 else (images,)
-        if exporter == "torchscript":
-            graph = _Graph(_traceable_copy(model, probe), len(inputs) == 2, has_depth).eval()
-            _export_torchscript(graph, args, path, int(opset), inputs, outputs, batch is None)
-        else:
-            graph = _Graph(model, len(inputs) == 2, has_depth).eval()
-            _export_dynamo(graph, args, path, int(opset), inputs, outputs, batch is None)
-        report = OnnxExportReport(path=path, exporter=exporter, opset=int(opset), input_names=inputs,
-                                  output_names=outputs, batch=None if batch is None else int(batch),
-                                  image_size=size)
-        logger.info("wrote %s (%s exporter, opset %d, %s batch)", path, exporter, opset,
-                    "dynamic" if batch is None else f"fixed {batch}")
-        if verify:
-            n = int(verify_batch or (3 if batch is None else batch))
-            try:
-                report.max_abs_diff = verify_onnx(model, path, batch=n, generator=generator)
-            except ImportError:
-                logger.warning("onnxruntime is not installed, so %s was not checked against PyTorch "
-                               "(pip install onnxruntime)", path)
-            else:
-                import onnxruntime
+    with torch.no_grad():
+        probe = model(images[:1], bbox_info[:1], return_features=exporter == "torchscript")
+    inputs, outputs = _names(model, probe)
+    args = (images, bbox_info) if len(inputs) == 2 else (images,)
+    return _ExportPlan(args=args, inputs=inputs, outputs=outputs, size=size, probe=probe)
 
-                report.verify_batch, report.onnxruntime_version = n, onnxruntime.__version__
-                logger.info("onnxruntime vs PyTorch, batch %d: max abs diff %.3g (%s)", n,
-                            report.worst_abs_diff,
-                            ", ".join(f"{k} {v:.2g}" for k, v in report.max_abs_diff.items()))
-    finally:
-        for m, mode in modes:
-            m.training = mode
-    return report
+
+def _write_onnx(model: nn.Module, plan: _ExportPlan, path: Path, opset: int, exporter: str,
+                batch: int | None) -> None:
+    """Trace the graph wrapper with the chosen exporter and write ``path``."""
+    has_depth = "depth" in plan.outputs
+    two_inputs = len(plan.inputs) == 2
+    if exporter == "torchscript":
+        graph = _Graph(_traceable_copy(model, plan.probe), two_inputs, has_depth).eval()
+        _export_torchscript(graph, plan.args, path, opset, plan.inputs, plan.outputs, batch is None)
+    else:
+        graph = _Graph(model, two_inputs, has_depth).eval()
+        _export_dynamo(graph, plan.args, path, opset, plan.inputs, plan.outputs, batch is None)
+
+
+def _verify_into(report: OnnxExportReport, model: nn.Module, path: Path, n: int, generator) -> None:
+    """Fill the report's comparison with onnxruntime (a warning if onnxruntime is not installed)."""
+    try:
+        report.max_abs_diff = verify_onnx(model, path, batch=n, generator=generator)
+    except ImportError:
+        logger.warning("onnxruntime is not installed, so %s was not checked against PyTorch "
+                       "(pip install onnxruntime)", path)
+        return
+    import onnxruntime
+
+    report.verify_batch, report.onnxruntime_version = n, onnxruntime.__version__
+    logger.info("onnxruntime vs PyTorch, batch %d: max abs diff %.3g (%s)", n, report.worst_abs_diff,
+                ", ".join(f"{k} {v:.2g}" for k, v in report.max_abs_diff.items()))
 
 
 def _export_torchscript(graph, args, path, opset, inputs, outputs, dynamic: bool) -> None:
@@ -331,14 +359,8 @@ def verify_onnx(
     images, bbox_info = _random_inputs(int(batch), int(getattr(model, "input_size", 224)), param, generator)
     feeds = {"images": images, "bbox_info": bbox_info}
     got = session.run(None, {n: feeds[n].detach().cpu().float().numpy() for n in names})
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(images, bbox_info if "bbox_info" in names else None)
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    with eval_mode(model), torch.no_grad():
+        out = model(images, bbox_info if "bbox_info" in names else None)
     diffs = {}
     for meta, value in zip(session.get_outputs(), got):
         ref = getattr(out, meta.name).detach().cpu().float()

@@ -1,14 +1,25 @@
 """Whole-image inference: images + person boxes → SMPL-X meshes in the camera frame.
 
 :func:`predict` does the whole job for a D-PoSE-style model (``model(crops, bbox_info) -> DPoSEOutput``
-and a ``model.body_model``): square crops around the boxes (``box_rescale`` context), ImageNet
-normalisation, the CLIFF box vector from each image's intrinsics, the network in chunks, SMPL-X, the crop
-camera turned into a full-image translation, 2D joints in image pixels, and the depth / part maps pasted
-back into each image.
+and a ``model.body_model``) in three steps, each a function of its own:
+
+1. :func:`prepare_inputs` checks the images, boxes and intrinsics and fixes everything per person: square
+   crop (``box_rescale`` context), the CLIFF box vector from each image's intrinsics, the crop rule and the
+   normalisation the weights want (:class:`PreparedInputs`);
+2. :func:`run_network` crops and normalises the people in chunks and runs the network, the body model and
+   the camera (one :class:`ChunkResult` per chunk), under :func:`hpskit.core.eval_mode`;
+3. :func:`assemble_prediction` joins the chunks into one :class:`Prediction`.
+
+The crop rule and the normalisation come from the model's config when it has one
+(``DPoSEConfig.crop_mode``, ``image_mean``, ``image_std``): weights converted from the authors' checkpoint
+ask for the authors' crop (``"authors"``, docs/authors-code.md (h)), hpskit-trained ones for the exact crop.
 
 Differences from the authors' demo (docs/dpose.md): the default focal length √(W² + H²) is computed per
 image (the authors' ``repeat``/``view`` mixes samples when image sizes differ), and the principal point is
 read from ``K`` (the authors force it to (W/2, H/2), which is also hpskit's default ``K``).
+
+Threads: the model's train/eval flags are switched under a per-model lock (:func:`hpskit.core.eval_mode`),
+so several threads may call ``predict`` with one model; their calls on that model run one at a time.
 """
 
 from __future__ import annotations
@@ -21,9 +32,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hpskit.core import ConfigError, ShapeError, check_finite, check_shape
+from hpskit.core import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ConfigError,
+    ShapeError,
+    check_finite,
+    check_shape,
+    eval_mode,
+)
 from hpskit.geometry import (
+    authors_crop_window,
     boxes_xyxy_to_center_scale,
+    check_crop_mode,
     cliff_bbox_info,
     crop_cam_to_full_transl,
     crop_images,
@@ -31,16 +52,25 @@ from hpskit.geometry import (
     intrinsics_from_focal,
     paste_back,
     perspective_project,
+    resize_like_skimage,
     rotmat_to_axis_angle,
 )
+from hpskit.geometry.crop import copy_window
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImagesLike", "BoxesLike", "Prediction", "predict"]
+__all__ = [
+    "ImagesLike",
+    "BoxesLike",
+    "PreparedInputs",
+    "ChunkResult",
+    "Prediction",
+    "prepare_inputs",
+    "run_network",
+    "assemble_prediction",
+    "predict",
+]
 
 logger = logging.getLogger(__name__)
 
-#: ImageNet normalisation of the crops (the same numbers as ``hpskit.data``, which models may not import).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _WHERE = "hpskit.models.predict"
 
 #: What :func:`predict` accepts as images: a (B, 3, H, W) tensor, one (3, H, W) tensor or (H, W, 3) array,
@@ -245,7 +275,127 @@ def _as_intrinsics(K, sizes: list[tuple[int, int]], device, dtype) -> Tensor:
     return K.contiguous()
 
 
-# ------------------------------------------------------------------------------------------------ the work
+# ------------------------------------------------------------------------------------------ 1. prepare
+
+
+@dataclass
+class PreparedInputs:
+    """Everything :func:`run_network` needs, fixed per person (N people over B images).
+
+    Attributes:
+        images: The B images, each (3, H, W) uint8 or float in [0, 1], on their original device.
+        sizes: (H, W) of each image.
+        boxes: (N, 4) input boxes (x0, y0, x1, y1), pixels.
+        image_index: (N,) long, the image of each person.
+        center: (N, 2) crop centres, pixels.
+        scale: (N,) crop scales (side = 200·scale px).
+        windows: (N, 4) long integer crop windows (x0, y0, x1, y1) for ``crop_mode="authors"``, else ``None``.
+        K: (N, 3, 3) intrinsics of each person's image.
+        bbox_info: (N, 3) CLIFF box vectors.
+        res: Crop resolution.
+        crop_mode: ``"exact"`` or ``"authors"`` (:data:`hpskit.geometry.CROP_MODES`).
+        antialias: Skimage-style pre-blur of the exact crop.
+        mean: (3,) RGB normalisation mean. std: (3,) its standard deviation.
+        dtype: Floating dtype of the model.
+    """
+
+    images: list[Tensor]
+    sizes: list[tuple[int, int]]
+    boxes: Tensor
+    image_index: Tensor
+    center: Tensor
+    scale: Tensor
+    windows: Tensor | None
+    K: Tensor
+    bbox_info: Tensor
+    res: int
+    crop_mode: str
+    antialias: bool
+    mean: Tensor
+    std: Tensor
+    dtype: torch.dtype
+
+    def __len__(self) -> int:
+        return int(self.image_index.shape[0])
+
+
+def _boxes_when_none(images: list[Tensor]) -> None:
+    """What ``boxes=None`` means: today an error (no person detector is built in). The one place to change."""
+    raise ShapeError(f"{_WHERE}: `boxes` is None; pass person boxes (x0, y0, x1, y1) for the "
+                     f"{len(images)} image(s) (hpskit has no built-in person detector).")
+
+
+def _config_value(model: nn.Module, name: str, default):
+    return getattr(getattr(model, "config", None), name, default)
+
+
+def prepare_inputs(
+    model: nn.Module,
+    images: ImagesLike,
+    boxes: BoxesLike | None,
+    K: Tensor | np.ndarray | None = None,
+    box_rescale: float = 1.2,
+    crop_size: int | None = None,
+    crop_mode: str | None = None,
+    antialias: bool = True,
+) -> PreparedInputs:
+    """Check the inputs of :func:`predict` and fix each person's crop, camera and normalisation.
+
+    Arguments as in :func:`predict`.
+
+    Returns:
+        A :class:`PreparedInputs`.
+    """
+    if not box_rescale > 0:
+        raise ConfigError(f"{_WHERE}: `box_rescale` must be > 0; got {box_rescale}.")
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype if param.is_floating_point() else torch.float32
+    res = int(crop_size or getattr(model, "input_size", 224))
+    mode = check_crop_mode(crop_mode or _config_value(model, "crop_mode", "exact"), _WHERE)
+    mean = torch.tensor(_config_value(model, "image_mean", IMAGENET_MEAN), dtype=dtype, device=device)
+    std = torch.tensor(_config_value(model, "image_std", IMAGENET_STD), dtype=dtype, device=device)
+    imgs, single = _as_images(images)
+    sizes = [(int(im.shape[1]), int(im.shape[2])) for im in imgs]
+    if boxes is None:
+        boxes = _boxes_when_none(imgs)
+    # float64 boxes: the authors' integer window truncates, so its centre and scale are computed exactly
+    box_list = _as_boxes(boxes, sizes, single, device, torch.float64)
+    K_img = _as_intrinsics(K, sizes, device, dtype)
+    counts = torch.tensor([b.shape[0] for b in box_list], device=device)
+    if int(counts.sum()) == 0:
+        raise ShapeError(f"{_WHERE}: `boxes` holds no person in any of the {len(imgs)} images; "
+                         "nothing to predict.")
+    image_index = torch.repeat_interleave(torch.arange(len(imgs), device=device), counts)
+    all_boxes = torch.cat(box_list)
+    center64, scale64 = boxes_xyxy_to_center_scale(all_boxes, rescale=float(box_rescale))
+    windows = authors_crop_window(center64, scale64, res) if mode == "authors" else None
+    center, scale = center64.to(dtype), scale64.to(dtype)
+    K_p = K_img[image_index]
+    return PreparedInputs(
+        images=imgs, sizes=sizes, boxes=all_boxes.to(dtype), image_index=image_index, center=center,
+        scale=scale, windows=windows, K=K_p, bbox_info=cliff_bbox_info(center, scale, K_p), res=res,
+        crop_mode=mode, antialias=bool(antialias), mean=mean, std=std, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------- 2. run
+
+
+@dataclass
+class ChunkResult:
+    """The results of one chunk of n people (see :class:`Prediction` for each field's meaning)."""
+
+    pose_rotmat: Tensor
+    pose_6d: Tensor
+    betas: Tensor
+    cam: Tensor
+    transl: Tensor
+    vertices: Tensor | None
+    joints: Tensor | None
+    joints2d: Tensor | None
+    depth_crop: Tensor | None
+    part_labels_crop: Tensor
+    depth: list[Tensor] | None
+    part_labels: list[Tensor] | None
 
 
 def _paste_person(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int]) -> tuple:
@@ -269,9 +419,13 @@ def _paste_person(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, 
     return pasted, inside, (y0, y1, x0, x1)
 
 
+def _to_unit(x: Tensor, dtype: torch.dtype) -> Tensor:
+    return x.to(dtype) / 255 if x.dtype == torch.uint8 else x.to(dtype).clamp(0, 1)
+
+
 def _crop_person(img: Tensor, center: Tensor, scale: Tensor, res: int, antialias: bool,
                  dtype: torch.dtype) -> Tensor:
-    """Crop one person (1, 3, res, res) from the window of ``img`` (3, H, W) around its crop square.
+    """Exact crop of one person (1, 3, res, res) from the window of ``img`` (3, H, W) around its square.
 
     Equal to ``crop_images`` on the whole image, but only the window (plus the anti-aliasing kernel's
     radius) is converted, blurred and sampled, so large images with many people stay cheap.
@@ -283,37 +437,129 @@ def _crop_person(img: Tensor, center: Tensor, scale: Tensor, res: int, antialias
     cx, cy = float(center[0]), float(center[1])
     x0, x1 = max(0, int(np.floor(cx - half)) - margin), min(W, int(np.ceil(cx + half)) + margin + 1)
     y0, y1 = max(0, int(np.floor(cy - half)) - margin), min(H, int(np.ceil(cy + half)) + margin + 1)
-    window = img[:, y0:y1, x0:x1].to(center.device)
-    window = window.to(dtype) / 255 if window.dtype == torch.uint8 else window.to(dtype).clamp(0, 1)
+    window = _to_unit(img[:, y0:y1, x0:x1].to(center.device), dtype)
     shifted = (center - center.new_tensor([x0, y0]))[None]
     return crop_images(window[None], shifted, scale[None], res=res, antialias=antialias)
 
 
-def _run_chunk(model: nn.Module, imgs: list[Tensor], idx: Tensor, center: Tensor, scale: Tensor,
-               bbox_info: Tensor, res: int, antialias: bool, dtype: torch.dtype):
-    crops = torch.cat([_crop_person(imgs[i], center[k], scale[k], res, antialias, dtype)
-                       for k, i in enumerate(idx.tolist())])
-    mean = crops.new_tensor(IMAGENET_MEAN)[:, None, None]
-    std = crops.new_tensor(IMAGENET_STD)[:, None, None]
-    return model((crops - mean) / std, bbox_info)
+def _crop_person_authors(img: Tensor, window: Tensor, res: int, dtype: torch.dtype, device) -> Tensor:
+    """The authors' crop of one person (1, 3, res, res): only its integer window is converted and resized
+    (equal to :func:`hpskit.geometry.crop_images_authors` on the whole image)."""
+    patch = _to_unit(copy_window(img, window.tolist()).to(device), dtype)
+    return resize_like_skimage(patch[None], (res, res))
+
+
+def _crops(prep: PreparedInputs, sl: slice, device) -> Tensor:
+    """Normalised crops of the people ``sl``, shape (n, 3, res, res)."""
+    idx = prep.image_index[sl].tolist()
+    if prep.crop_mode == "authors":
+        crops = [_crop_person_authors(prep.images[i], prep.windows[sl][k], prep.res, prep.dtype, device)
+                 for k, i in enumerate(idx)]
+    else:
+        crops = [_crop_person(prep.images[i], prep.center[sl][k], prep.scale[sl][k], prep.res, prep.antialias,
+                              prep.dtype) for k, i in enumerate(idx)]
+    return (torch.cat(crops) - prep.mean[:, None, None]) / prep.std[:, None, None]
+
+
+def _pasted_map(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int], labels: bool):
+    """(1, C, R, R) crop maps → (H, W) image map: depth (C = 1) or arg-maxed labels; 0 outside the crop."""
+    H, W = size
+    canvas = maps.new_zeros(H, W, dtype=torch.long if labels else maps.dtype)
+    pasted, inside, (y0, y1, x0, x1) = _paste_person(maps, center, scale, size)
+    if pasted is not None:
+        value = pasted.argmax(0) if labels else pasted[0]
+        canvas[y0:y1, x0:x1] = torch.where(inside, value, torch.zeros_like(value))
+    return canvas
+
+
+def _run_chunk(model: nn.Module, prep: PreparedInputs, sl: slice, return_maps: bool) -> ChunkResult:
+    """One chunk: crops → network → body → camera → pasted maps."""
+    center, scale, K = prep.center[sl], prep.scale[sl], prep.K[sl]
+    out = model(_crops(prep, sl, center.device), prep.bbox_info[sl])
+    transl = crop_cam_to_full_transl(out.cam, center, scale, K)
+    verts = joints = joints2d = None
+    body = getattr(model, "body_model", None)
+    if body is not None:
+        posed = body.forward_pose(out.pose_rotmat, out.betas, transl=transl)
+        verts, joints = posed.vertices, posed.joints
+        joints2d = perspective_project(joints, K)
+    depth_maps = part_maps = None
+    if return_maps:
+        sizes = [prep.sizes[i] for i in prep.image_index[sl].tolist()]
+        part_maps = [_pasted_map(out.part_logits[k:k + 1], center[k], scale[k], hw, labels=True)
+                     for k, hw in enumerate(sizes)]
+        if out.depth is not None:
+            depth_maps = [_pasted_map(out.depth[k:k + 1], center[k], scale[k], hw, labels=False)
+                          for k, hw in enumerate(sizes)]
+    return ChunkResult(pose_rotmat=out.pose_rotmat, pose_6d=out.pose_6d, betas=out.betas, cam=out.cam,
+                       transl=transl, vertices=verts, joints=joints, joints2d=joints2d, depth_crop=out.depth,
+                       part_labels_crop=out.part_logits.argmax(1), depth=depth_maps, part_labels=part_maps)
+
+
+def run_network(model: nn.Module, prep: PreparedInputs, batch_size: int = 16,
+                return_maps: bool = True) -> list[ChunkResult]:
+    """Run the model on the prepared people in chunks of ``batch_size``.
+
+    The model runs in eval mode under ``torch.inference_mode``; its own flags are restored afterwards
+    (:func:`hpskit.core.eval_mode`, which also serialises threads that share the model).
+
+    Returns:
+        One :class:`ChunkResult` per chunk, in order.
+    """
+    if int(batch_size) < 1:
+        raise ConfigError(f"{_WHERE}: `batch_size` must be ≥ 1; got {batch_size}.")
+    step = int(batch_size)
+    with eval_mode(model), torch.inference_mode():
+        return [_run_chunk(model, prep, slice(j, j + step), return_maps) for j in range(0, len(prep), step)]
+
+
+# ----------------------------------------------------------------------------------------- 3. assemble
+
+
+def _cat(chunks: list[ChunkResult], name: str) -> Tensor | None:
+    parts = [getattr(c, name) for c in chunks]
+    return None if parts[0] is None else torch.cat(parts)
+
+
+def _maps(chunks: list[ChunkResult], name: str) -> list[Tensor] | None:
+    if getattr(chunks[0], name) is None:
+        return None
+    return [m.clone() for c in chunks for m in getattr(c, name)]
+
+
+def assemble_prediction(prep: PreparedInputs, chunks: list[ChunkResult], faces: Tensor | None) -> Prediction:
+    """Join the chunks into one :class:`Prediction` (concatenated and cloned outside inference mode, so every
+    output is an ordinary tensor)."""
+    pose_rotmat = _cat(chunks, "pose_rotmat")
+    aa = rotmat_to_axis_angle(pose_rotmat)
+    return Prediction(
+        pose_rotmat=pose_rotmat, pose_6d=_cat(chunks, "pose_6d"), global_orient=aa[:, 0], body_pose=aa[:, 1:],
+        betas=_cat(chunks, "betas"), cam_crop=_cat(chunks, "cam"), transl=_cat(chunks, "transl"),
+        vertices=_cat(chunks, "vertices"), joints=_cat(chunks, "joints"), joints2d=_cat(chunks, "joints2d"),
+        K=prep.K, image_index=prep.image_index, boxes=prep.boxes, center=prep.center, scale=prep.scale,
+        bbox_info=prep.bbox_info,
+        image_sizes=torch.tensor(prep.sizes, dtype=torch.long, device=prep.image_index.device),
+        depth_crop=_cat(chunks, "depth_crop"), part_labels_crop=_cat(chunks, "part_labels_crop"),
+        depth=_maps(chunks, "depth"), part_labels=_maps(chunks, "part_labels"), faces=faces)
 
 
 def predict(
     model: nn.Module,
     images: ImagesLike,
-    boxes: BoxesLike,
+    boxes: BoxesLike | None = None,
     K: Tensor | np.ndarray | None = None,
     box_rescale: float = 1.2,
     batch_size: int = 16,
     return_maps: bool = True,
     crop_size: int | None = None,
     antialias: bool = True,
+    crop_mode: str | None = None,
 ) -> Prediction:
     """Estimate SMPL-X pose, shape and camera-frame meshes of the people in whole images.
 
     Runs on the model's device, in eval mode and under ``torch.inference_mode``; each sub-module's training
-    flag is restored afterwards. The returned tensors are ordinary tensors (not inference tensors) without
-    gradient.
+    flag is restored afterwards, under a per-model lock, so threads may share a model. The returned tensors
+    are ordinary tensors (not inference tensors) without gradient.
 
     Args:
         model: A :class:`~hpskit.models.DPoSE` (or any model with its ``forward(images, bbox_info)``
@@ -323,16 +569,19 @@ def predict(
             convert first.)
         boxes: Person boxes (x0, y0, x1, y1) in image pixels: a (B, 4) tensor/array (one person per
             image), or a list with one (n_i, 4) entry per image (several or no people). For a single
-            image, (n, 4).
+            image, (n, 4). Required (``None`` is an error: there is no built-in detector).
         K: Optional intrinsics, (B, 3, 3) one per image or (3, 3) shared; any principal point. Default per
             image: f = √(W² + H²), principal point (W/2, H/2) (the authors' test-time camera).
         box_rescale: The square crop's side is ``box_rescale · max(w, h)`` of the box (1.2 adds context
-            around a tight detector box; use 1.0 for boxes that already are the crop).
+            around a tight detector box; 1.0 is the authors' demo rule and fits boxes that already are
+            the crop).
         batch_size: People per network forward.
         return_maps: Also paste the depth and part maps back into image space (``depth``, ``part_labels``).
         crop_size: Crop resolution; default ``model.input_size`` (224, what the model was trained at). Other
             multiples of 32 run but change the predictions (useful for quick tests).
-        antialias: Blur before downsampling as ``skimage.transform.resize`` does (the authors' crop).
+        antialias: For the exact crop: blur before downsampling as ``skimage.transform.resize`` does.
+        crop_mode: ``"exact"`` or ``"authors"``; default the model's ``config.crop_mode`` (``"authors"``
+            for weights converted from the authors' checkpoint), else ``"exact"``.
 
     Returns:
         A :class:`Prediction` over all N people, in the order of ``boxes``.
@@ -351,86 +600,12 @@ def predict(
         ShapeError: Wrong image dtype/shape/channels, float images outside [0, 1], NaN or infinite
             values, empty boxes (x1 ≤ x0), boxes entirely outside their image, a box/image count
             mismatch, a wrong ``K``, or no box at all.
-        ConfigError: A non-positive ``box_rescale`` or ``batch_size``.
+        ConfigError: A non-positive ``box_rescale`` or ``batch_size``, or an unknown ``crop_mode``.
     """
-    if not box_rescale > 0 or int(batch_size) < 1:
-        raise ConfigError(f"{_WHERE}: `box_rescale` must be > 0 and `batch_size` ≥ 1; got {box_rescale}, "
-                          f"{batch_size}.")
-    param = next(model.parameters())
-    device, dtype = param.device, param.dtype if param.is_floating_point() else torch.float32
-    res = int(crop_size or getattr(model, "input_size", 224))
-    imgs, single = _as_images(images)
-    sizes = [(int(im.shape[1]), int(im.shape[2])) for im in imgs]
-    box_list = _as_boxes(boxes, sizes, single, device, dtype)
-    K_img = _as_intrinsics(K, sizes, device, dtype)
-    counts = torch.tensor([b.shape[0] for b in box_list], device=device)
-    if int(counts.sum()) == 0:
-        raise ShapeError(f"{_WHERE}: `boxes` holds no person in any of the {len(imgs)} images; "
-                         "nothing to predict.")
-    image_index = torch.repeat_interleave(torch.arange(len(imgs), device=device), counts)
-    all_boxes = torch.cat(box_list)
-    center, scale = boxes_xyxy_to_center_scale(all_boxes, rescale=float(box_rescale))
-    K_p = K_img[image_index]
-    bbox_info = cliff_bbox_info(center, scale, K_p)
+    if int(batch_size) < 1:
+        raise ConfigError(f"{_WHERE}: `batch_size` must be ≥ 1; got {batch_size}.")
+    prep = prepare_inputs(model, images, boxes, K, box_rescale=box_rescale, crop_size=crop_size,
+                          crop_mode=crop_mode, antialias=antialias)
+    chunks = run_network(model, prep, batch_size=batch_size, return_maps=return_maps)
     body = getattr(model, "body_model", None)
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.inference_mode():
-            outs = []
-            for j in range(0, len(image_index), int(batch_size)):
-                sl = slice(j, j + int(batch_size))
-                outs.append(_forward(model, body, imgs, sizes, image_index[sl], center[sl], scale[sl],
-                                     bbox_info[sl], K_p[sl], res, antialias, return_maps, dtype))
-    finally:
-        for m, mode in modes:
-            m.training = mode
-    cat = {k: (torch.cat([o[k] for o in outs]) if outs[0][k] is not None else None)
-           for k in outs[0] if k not in ("depth", "part_labels")}
-    # cloned outside inference mode (like the torch.cat above), so every output is an ordinary tensor
-    maps = {k: ([m.clone() for o in outs for m in o[k]] if return_maps and outs[0][k] is not None else None)
-            for k in ("depth", "part_labels")}
-    aa = rotmat_to_axis_angle(cat["pose_rotmat"])
-    return Prediction(
-        pose_rotmat=cat["pose_rotmat"], pose_6d=cat["pose_6d"], global_orient=aa[:, 0], body_pose=aa[:, 1:],
-        betas=cat["betas"], cam_crop=cat["cam"], transl=cat["transl"], vertices=cat["vertices"],
-        joints=cat["joints"], joints2d=cat["joints2d"], K=K_p, image_index=image_index, boxes=all_boxes,
-        center=center, scale=scale, bbox_info=bbox_info,
-        image_sizes=torch.tensor(sizes, dtype=torch.long, device=device), depth_crop=cat["depth_crop"],
-        part_labels_crop=cat["part_labels_crop"], depth=maps["depth"], part_labels=maps["part_labels"],
-        faces=None if body is None else body.faces)
-
-
-def _forward(model, body, imgs, sizes, idx, center, scale, bbox_info, K, res, antialias, return_maps, dtype):
-    """One chunk: crops → network → body → camera → pasted maps (a dict of per-chunk results)."""
-    out = _run_chunk(model, imgs, idx, center, scale, bbox_info, res, antialias, dtype)
-    transl = crop_cam_to_full_transl(out.cam, center, scale, K)
-    verts = joints = joints2d = None
-    if body is not None:
-        posed = body.forward_pose(out.pose_rotmat, out.betas, transl=transl)
-        verts, joints = posed.vertices, posed.joints
-        joints2d = perspective_project(joints, K)
-    part_labels_crop = out.part_logits.argmax(1)
-    depth_maps: list[Tensor] | None = [] if (return_maps and out.depth is not None) else None
-    part_maps: list[Tensor] | None = [] if return_maps else None
-    if return_maps:
-        for k, i in enumerate(idx.tolist()):
-            H, W = sizes[i]
-            if depth_maps is not None:
-                depth_maps.append(_pasted_map(out.depth[k:k + 1], center[k], scale[k], (H, W), labels=False))
-            part_maps.append(_pasted_map(out.part_logits[k:k + 1], center[k], scale[k], (H, W), labels=True))
-    return {"pose_rotmat": out.pose_rotmat, "pose_6d": out.pose_6d, "betas": out.betas, "cam": out.cam,
-            "transl": transl, "vertices": verts, "joints": joints, "joints2d": joints2d,
-            "depth_crop": out.depth, "part_labels_crop": part_labels_crop, "depth": depth_maps,
-            "part_labels": part_maps}
-
-
-def _pasted_map(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int], labels: bool):
-    """(1, C, R, R) crop maps → (H, W) image map: depth (C = 1) or arg-maxed labels; 0 outside the crop."""
-    H, W = size
-    canvas = maps.new_zeros(H, W, dtype=torch.long if labels else maps.dtype)
-    pasted, inside, (y0, y1, x0, x1) = _paste_person(maps, center, scale, size)
-    if pasted is not None:
-        value = pasted.argmax(0) if labels else pasted[0]
-        canvas[y0:y1, x0:x1] = torch.where(inside, value, torch.zeros_like(value))
-    return canvas
+    return assemble_prediction(prep, chunks, None if body is None else body.faces)

@@ -244,7 +244,7 @@ class DPoSETrainRecipe:
     def _train_step(self, batch) -> tuple[bool, dict, dict]:
         rt = self.cfg.runtime
         total, terms, extras = forward_loss(self.model, self.body, self.loss_fn, batch, bf16=rt.bf16,
-                                            channels_last=rt.channels_last)
+                                            channels_last=rt.channels_last, gt_hands=self.cfg.loss.gt_hands)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()  # always, even if not finite: DDP expects every rank to reduce
         self.scaler.unscale_(self.optimizer)

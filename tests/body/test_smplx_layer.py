@@ -211,3 +211,20 @@ def test_device_follow_and_mismatch(smplx_file, body, device):
     # floating inputs of another dtype are cast to the body's dtype
     out64 = body(torch.eye(3, dtype=torch.float64).expand(1, 1, 3, 3), torch.eye(3).expand(1, 21, 3, 3))
     assert out64.vertices.dtype == torch.float32
+
+
+def test_mean_hands_are_smplx_default_relaxed_hands(body, smplx_file):
+    """body.mean_hands gives what smplx.SMPLX poses by default (PCA hands at zero + the relaxed mean)."""
+    gen = torch.Generator().manual_seed(3)
+    B = 2
+    aa = 0.3 * torch.randn(B, 22, 3, generator=gen)
+    betas = torch.randn(B, 11, generator=gen)
+    layer = smplx.SMPLX(str(smplx_file), num_betas=11, batch_size=B)
+    ref = layer(global_orient=aa[:, 0], body_pose=aa[:, 1:].reshape(B, -1), betas=betas)
+    from hpskit.geometry import axis_angle_to_rotmat
+
+    R = axis_angle_to_rotmat(aa)
+    out = body.forward_pose(R, betas, **body.mean_hands(B))
+    torch.testing.assert_close(out.vertices, ref.vertices, atol=1e-5, rtol=1e-4)
+    flat = body.forward_pose(R, betas)
+    assert (flat.vertices - ref.vertices).abs().max() > 1e-3  # the relaxed hands are not the flat ones

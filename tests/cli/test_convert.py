@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from hpskit.cli import main
 from hpskit.models import DPoSE
 
-# hpskit prefix → the authors' prefix (reference-dpose.md (j)); HRNet trunk modules sit under model.backbone.
+# hpskit prefix → the authors' prefix (authors-code.md (j)); HRNet trunk modules sit under model.backbone.
 TO_AUTHORS = [
     ("encoder.upsample_stage_", "model.backbone.upsample_stage_"),
     ("encoder.trunk.", "model.backbone."),

@@ -86,3 +86,38 @@ def test_fast_antialias_low_passes():
     fast = crop_full_image(img, *args, res=40, antialias="fast")
     assert fast.std() < 0.5 * plain.std()  # noise averaged over ~9×9 source pixels
     assert abs(float(fast.mean()) - 0.5) < 0.02
+
+
+def test_authors_crop_mode_in_crop_full_image():
+    from hpskit.geometry import crop_images_authors
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(1, 3, 90, 120, generator=g)
+    c, s = torch.tensor([[50.3, 40.8]]), torch.tensor([0.7])
+    out = crop_full_image(img, c, s, 32, crop_mode="authors")
+    assert torch.equal(out, crop_images_authors(img, c, s, 32))
+    assert not torch.allclose(out, crop_full_image(img, c, s, 32), atol=1e-3)
+    with pytest.raises(ConfigError, match="mode must be one of"):
+        CropConfig(mode="spin")
+    with pytest.raises(ConfigError, match="nearest"):
+        crop_full_image(img, c, s, 32, mode="nearest", crop_mode="authors")
+
+
+def test_dataset_samples_use_the_authors_crop_when_asked(bedlam_root, smplx_body):
+    """A dataset with CropConfig(mode="authors") crops its frames with the authors' rule; the box, the CLIFF
+    vector and the crop affine stay those of the continuous box."""
+    from hpskit.data import BEDLAM, IMAGENET_MEAN, IMAGENET_STD
+    from hpskit.geometry import crop_images_authors
+
+    exact = BEDLAM(bedlam_root, body_model=smplx_body, depth=False)
+    authors = BEDLAM(bedlam_root, body_model=smplx_body, depth=False, crop=CropConfig(mode="authors"))
+    for j in (0, len(exact) - 1):
+        a, e = authors[j], exact[j]
+        for name in ("center", "scale", "bbox_info", "crop_to_img"):
+            assert torch.equal(getattr(a, name), getattr(e, name)), name
+        frame = authors._load_frame(int(authors._rows[j]))
+        img = torch.from_numpy(frame.image.copy()).permute(2, 0, 1)[None].float() / 255
+        ref = crop_images_authors(img, a.center[None], a.scale[None], 224)[0]
+        m, sd = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+        torch.testing.assert_close(a.img * sd + m, ref, atol=1e-5, rtol=0)
+        assert not torch.allclose(a.img, e.img, atol=1e-2)

@@ -26,7 +26,7 @@ def test_matches_reference_tensors(reference_block, prefix, out_channels, act, t
     ours = [(k, tuple(v.shape)) for k, v in dec.state_dict().items()]
     assert ours == ref and len(ours) == 203  # names, shapes and order: the converter renames the prefix only
     assert _count(dec) == total == sum(n for _, _, n, kind in reference_block(prefix) if kind == "param")
-    # block by block, reference-dpose.md (i)
+    # block by block, docs/authors-code.md (i)
     assert _count(dec.upsample_modules) == 97_440
     fr = dec.fusion_and_refinement
     assert [_count(fr[f"fuse_and_refine_{k}"]) for k in (3, 2, 1)] == [3_063_168, 766_656, 192_096]
@@ -35,7 +35,7 @@ def test_matches_reference_tensors(reference_block, prefix, out_channels, act, t
 
 
 def _reference_forward(dec, feats):
-    """reference-dpose.md (c) written with functional ops and the decoder's weights (eval-mode BN)."""
+    """docs/authors-code.md (c) written with functional ops and the decoder's weights (eval-mode BN)."""
 
     def bn(x, m):
         return F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)

@@ -1,4 +1,4 @@
-"""docs/parameters.md: hpskit's D-PoSE block parameter counts beside the reference's (reference-dpose.md (i)).
+"""docs/parameters.md: hpskit's D-PoSE block parameter counts beside the reference's (authors-code.md (i)).
 
 Run ``python tests/encoders/test_parameter_table.py`` to print the table; the test checks that the counts
 equal the reference block by block (less the two dead modules hpskit does not build), that the reference
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "parameters.md"
 TSV = ROOT / "tests" / "fixtures" / "reference_state_dict.tsv"
 
-# reference-dpose.md (i), measured on the authors' model: (hpskit block, reference module, params, dead)
+# docs/authors-code.md (i), measured on the authors' model: (hpskit block, reference module, params, dead)
 REFERENCE = [
     ("encoder (`HRNetEncoder('hrnet_w48')`)", "backbone", 70_057_368, 1_176),
     ("depth decoder (`UNetLiteDecoder(out_channels=1)`)", "depth_decoder", 4_182_049, 0),

@@ -26,7 +26,7 @@ def _random_aa(n, max_angle=3.0):
 
 
 def _gram_schmidt_numpy(x):
-    """Independent numpy version of the reference's 6D → rotmat (reference-dpose.md (e))."""
+    """Independent numpy version of the reference's 6D → rotmat (docs/authors-code.md (e))."""
     x = np.asarray(x, dtype=np.float64)
     a1, a2 = x[[0, 2, 4]], x[[1, 3, 5]]
     b1 = a1 / np.linalg.norm(a1)

@@ -27,7 +27,7 @@ def test_matches_reference_tensors(reference_block):
 
 
 def _manual(head, att, bbox, depth):
-    """Assemble tokens and run every head with explicit loops (reference-dpose.md (e))."""
+    """Assemble tokens and run every head with explicit loops (docs/authors-code.md (e))."""
     b, j = att.shape[:2]
     dbar = depth.mean(dim=(2, 3))
     tokens = torch.stack([torch.stack([torch.cat([att[bi, ji], bbox[bi], dbar[bi]]) for ji in range(j)])

@@ -225,3 +225,34 @@ def test_push_to_hub_calls_create_repo_and_upload_folder(monkeypatch):
         up = calls[3]
         assert up[1]["repo_id"] == "org/tiny" and up[1]["commit_message"] == "hi"
         assert up[2] == files and up[3]["model_type"] == "tiny"
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("width", "6", r"`width` must be int; got str '6'"),
+    ("width", 6.7, r"`width` must be int; got float 6.7"),
+    ("width", True, r"`width` must be int; got bool"),
+    ("name", 3, r"`name` must be str"),
+    ("head", {"hidden": "8"}, r"`head.hidden` must be int"),
+    ("head", {"dims": [3, "2"]}, r"`head.dims\[1\]` must be int"),
+])
+def test_config_json_field_types_are_checked(tmp_path, key, value, match):
+    """Issue 16 item 9: a wrong-typed config.json field is one ConfigError naming the field, never a raw
+    TypeError later, and a float for an int is rejected rather than written back."""
+    Tiny(TinyConfig()).save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / CONFIG_NAME).read_text())
+    cfg[key] = value
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match=match):
+        Tiny.from_pretrained(tmp_path)
+
+
+def test_dpose_config_json_wrong_types():
+    from hpskit.hub import config_from_dict
+    from hpskit.models import DPoSEConfig
+
+    with pytest.raises(ConfigError, match=r"`num_parts` must be int; got str '23'"):
+        config_from_dict(DPoSEConfig, {"num_parts": "23"})
+    with pytest.raises(ConfigError, match=r"`head_hidden` must be int; got float 32.7"):
+        config_from_dict(DPoSEConfig, {"head_hidden": 32.7})
+    cfg = config_from_dict(DPoSEConfig, {"image_mean": [0, 0.5, 1], "crop_mode": "authors"})
+    assert cfg.image_mean == (0.0, 0.5, 1.0) and all(isinstance(v, float) for v in cfg.image_mean)

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from hpskit.core import ConfigError, ShapeError, UnknownNameError, WeightsMismatchError
 from hpskit.models import MODELS, DPoSE, DPoSEConfig, DPoSEOutput, create_model, list_models
 
-# reference-dpose.md (i): the authors' HMR module, and the two modules it builds but never calls.
+# docs/authors-code.md (i): the authors' HMR module, and the two modules it builds but never calls.
 REF_TOTAL = 81_099_394
 REF_DEAD = {"backbone.final_layer": 48 * 24 + 24, "attention.conv1x1_shape_cam": 720 * 720 + 720}
 PAPER_TABLE = {"encoder": 70_056_192, "depth_decoder": 4_182_049, "part_decoder": 4_183_127,

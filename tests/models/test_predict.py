@@ -9,7 +9,9 @@ independently (numpy, float64).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -380,3 +382,70 @@ def test_bad_settings(bare):
         predict(bare, [_img()], [BOX], box_rescale=0)
     with pytest.raises(ConfigError, match="batch_size"):
         predict(bare, [_img()], [BOX], batch_size=0)
+
+
+def test_authors_crop_mode_equals_the_authors_pipeline_written_out(model, scene):
+    """crop_mode="authors": the integer window + skimage resize of each person, then the same network."""
+    from hpskit.geometry import crop_images_authors
+
+    images, boxes, K = scene
+    boxes = [torch.cat([boxes[0], torch.tensor([[-6.3, -9.2, 40.1, 70.7]])]), boxes[1]]
+    p = predict(model, images, boxes, K=K, crop_size=64, return_maps=False, crop_mode="authors",
+                box_rescale=1.0)
+    exact = predict(model, images, boxes, K=K, crop_size=64, return_maps=False, box_rescale=1.0)
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    for i, img in enumerate(images):
+        center, scale = boxes_xyxy_to_center_scale(boxes[i].double(), rescale=1.0)
+        n = len(center)
+        crops = crop_images_authors(img.float()[None].expand(n, -1, -1, -1) / 255, center, scale, 64)
+        with torch.no_grad():
+            info = cliff_bbox_info(center.float(), scale.float(), K[i].expand(n, 3, 3))
+            out = model((crops - mean) / std, info)
+        torch.testing.assert_close(p.pose_6d[p.people_in(i)], out.pose_6d, atol=1e-4, rtol=1e-4)
+    assert not torch.equal(p.pose_6d, exact.pose_6d)  # the mode changes what the network sees
+
+
+def test_crop_mode_and_normalisation_come_from_the_model_config(model, scene):
+    images, boxes, _ = scene
+    kw = dict(crop_size=64, return_maps=False)
+    explicit = predict(model, images, boxes, crop_mode="authors", **kw)
+    old = model.config
+    try:
+        model.config = dataclasses.replace(old, crop_mode="authors")
+        assert torch.equal(predict(model, images, boxes, **kw).pose_6d, explicit.pose_6d)
+        model.config = dataclasses.replace(old, image_mean=(0.0, 0.0, 0.0), image_std=(1.0, 1.0, 1.0))
+        unnormalised = predict(model, images, boxes, **kw).pose_6d
+    finally:
+        model.config = old
+    assert not torch.equal(unnormalised, predict(model, images, boxes, **kw).pose_6d)
+    with pytest.raises(ConfigError, match="crop mode"):
+        predict(model, images, boxes, crop_mode="spin", **kw)
+
+
+def test_predict_from_threads_on_a_train_mode_model(model, scene):
+    """Issue 16 item 7: threads sharing a train-mode model give the sequential results and leave its flags
+    and BatchNorm buffers untouched."""
+    images, boxes, _ = scene
+    kw = dict(crop_size=64, return_maps=False)
+    jobs = [(images[k % 2], boxes[k % 2]) for k in range(12)]
+    model.train()
+    model.encoder.eval()
+    flags = {n: m.training for n, m in model.named_modules()}
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    try:
+        sequential = [predict(model, im, bx, **kw).pose_6d for im, bx in jobs]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            threaded = list(pool.map(lambda job: predict(model, job[0], job[1], **kw).pose_6d, jobs))
+        assert {n: m.training for n, m in model.named_modules()} == flags
+        for n, b in model.named_buffers():
+            assert torch.equal(b, buffers[n]), n
+    finally:
+        model.eval()
+    for a, b in zip(sequential, threaded):
+        assert torch.equal(a, b)
+
+
+def test_boxes_none_is_a_clear_error(bare):
+    with pytest.raises(ShapeError, match="boxes` is None"):
+        predict(bare, [_img()])

@@ -1,5 +1,5 @@
 """The shipped configs: each loads against its schema, opens with its own launch command, and holds the
-numbers it claims (paper §4.2, the authors' released settings of reference-dpose.md (g)/(h))."""
+numbers it claims (paper §4.2, the authors' released settings of docs/authors-code.md (g)/(h))."""
 
 from __future__ import annotations
 

@@ -9,10 +9,13 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 from recipe_helpers import FAST, RECIPE, REPO, SMOKE
 
 from hpskit.engine import CheckpointManager, read_jsonl
+
+pytestmark = pytest.mark.slow  # runs the recipe in subprocesses
 
 WORKER = textwrap.dedent("""
     import os, sys, torch

@@ -18,6 +18,8 @@ from hpskit.data.fixtures import write_3dpw, write_3dpw_npz, write_emdb, write_e
 from hpskit.engine import load_config, read_jsonl
 from hpskit.models import DPoSE, DPoSEConfig
 
+pytestmark = pytest.mark.slow  # runs the recipe in subprocesses
+
 RES = 64
 
 

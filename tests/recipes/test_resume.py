@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from recipe_helpers import RECIPE, REPO, SMOKE
 
 from hpskit.engine import CheckpointManager, read_jsonl
+
+pytestmark = pytest.mark.slow  # runs the recipe in subprocesses
 
 
 def _equal_states(a, b, path="") -> list[str]:

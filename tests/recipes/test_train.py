@@ -14,6 +14,8 @@ from recipe_helpers import FAST, SMOKE, import_recipe, run_script
 from hpskit.engine import CheckpointManager, load_config, read_jsonl
 from hpskit.models import DPoSE
 
+pytestmark = pytest.mark.slow  # runs the recipe in subprocesses
+
 # Total loss of steps 1..4 of `train.py --config smoke.yaml` (CPU, float32, 2 threads). They change whenever
 # the model, the loss, the synthetic engine's distributions or the smoke config change on purpose; then
 # rerun the smoke config and copy the "loss" column of <output_dir>/metrics.jsonl here.

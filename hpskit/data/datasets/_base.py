@@ -238,7 +238,7 @@ class RealDataset(torch.utils.data.Dataset):
         c1, s1 = center[None], scale.reshape(1)
 
         img = torch.from_numpy(np.ascontiguousarray(f.image)).permute(2, 0, 1)[None].float() / 255.0
-        crop = crop_full_image(img, c1, s1, res, cfg.antialias)[0]
+        crop = crop_full_image(img, c1, s1, res, cfg.antialias, crop_mode=cfg.mode)[0]
         mean = crop.new_tensor(IMAGENET_MEAN)[:, None, None]
         std = crop.new_tensor(IMAGENET_STD)[:, None, None]
         s.img = (crop - mean) / std
@@ -252,7 +252,8 @@ class RealDataset(torch.utils.data.Dataset):
 
         if f.depth is not None:
             d = torch.from_numpy(np.ascontiguousarray(f.depth, dtype=np.float32))[None, None]
-            dc = torch.nan_to_num(crop_full_image(d, c1, s1, res, cfg.antialias)[0], nan=0.0)
+            dc = crop_full_image(d, c1, s1, res, cfg.antialias, crop_mode=cfg.mode)[0]
+            dc = torch.nan_to_num(dc, nan=0.0)
             s.depth = dc
             s.has_depth = bool(dc.max() >= 1.0 - DEPTH_MAX_TOL)
         if f.kp2d is not None:

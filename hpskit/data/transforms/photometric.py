@@ -1,6 +1,6 @@
 """Photometric augmentation on the GPU, arranged as the D-PoSE authors' Albumentations pipeline.
 
-The authors (reference-dpose.md (h)) apply two ``OneOf`` groups with p = 0.3 each to the RGB crop:
+The authors (docs/authors-code.md (h)) apply two ``OneOf`` groups with p = 0.3 each to the RGB crop:
 
 1. one of {random-noise occluder 50–100 px, Downscale 0.5–0.9 (nearest), JPEG quality 20–100, rain,
    motion blur 3–15, blur 3–10, snow};
@@ -201,7 +201,7 @@ class PhotometricConfig:
 
     @classmethod
     def authors(cls, **overrides) -> PhotometricConfig:
-        """The authors' two OneOf groups, p = 0.3 each (reference-dpose.md (h))."""
+        """The authors' two OneOf groups, p = 0.3 each (docs/authors-code.md (h))."""
         return cls(**{"groups": _authors_groups(), **overrides})
 
     @classmethod

@@ -112,15 +112,20 @@ class LossConfig:
         supervise_depth: False zeroes the depth terms (the authors' shipped config, Table 3's "unsupervised").
         weights: Changes to :class:`hpskit.losses.LossWeights` fields, e.g. ``{kp2d: 10.0}``.
         options: Changes to :class:`hpskit.losses.LossOptions` fields, e.g. ``{joints_align: pelvis}``.
+        gt_hands: Hands of the ground-truth bodies the 3D joint and vertex targets come from: ``"flat"``
+            (default) or ``"authors"`` (smplx's relaxed mean hands, as the authors' training poses them).
     """
 
     preset: str = "paper"
     supervise_depth: bool = True
     weights: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    gt_hands: str = "flat"
 
     def validate(self) -> list[str]:
         p = []
+        if self.gt_hands not in ("flat", "authors"):
+            p.append(f"gt_hands must be 'flat' or 'authors'; got {self.gt_hands!r}")
         if self.preset not in PRESETS:
             p.append(f"preset must be one of {sorted(PRESETS)}; got {self.preset!r}")
         for name, cls in (("weights", LossWeights), ("options", LossOptions)):

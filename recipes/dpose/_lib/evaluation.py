@@ -148,8 +148,8 @@ def sequence_names(ds, indices) -> list[str]:
     return out
 
 
-def build_smpl_dataset(cfg: EvalConfig):
-    crop = CropConfig(res=cfg.res)
+def build_smpl_dataset(cfg: EvalConfig, crop_mode: str = "exact"):
+    crop = CropConfig(res=cfg.res, mode=crop_mode)
     if cfg.dataset == "3dpw":
         return ThreeDPWNpz(cfg.npz, cfg.root, crop=crop) if cfg.format == "npz" else \
             ThreeDPW(cfg.root, cfg.split, crop=crop, focal="diagonal")
@@ -171,7 +171,7 @@ def evaluate_smpl_dataset(cfg: EvalConfig, device: torch.device, progress=None) 
     smplx_file = resolve_smplx_path(cfg.body_models, "neutral")
     M = load_smplx2smpl(cfg.body_models).to(device)
     net = load_network(cfg.model, body_model=str(smplx_file)).to(device)
-    ds = build_smpl_dataset(cfg)
+    ds = build_smpl_dataset(cfg, crop_mode=getattr(net.config, "crop_mode", "exact"))  # as the weights want
     genders = sorted({"male", "female", "neutral"} if cfg.protocol == "smpl24_hips" else {"male", "female"})
     smpl = {g: SMPLBody(cfg.body_models, gender=g).to(device) for g in genders}
     if cfg.protocol == "dpose_h36m14":

@@ -1,9 +1,10 @@
 """One training forward (network → body → losses), the held-out synthetic evaluation, and the mean-pose
 baseline.
 
-Targets follow the authors (reference-dpose.md (g)): the 3D joint and vertex targets come from posing the
-training body with the ground-truth pose and betas (flat hands, no translation), the same body the
-prediction is posed with; 2D keypoints are full-image pixels; depth and part maps come with the batch.
+Targets follow the authors (docs/authors-code.md (g)): the 3D joint and vertex targets come from posing the
+training body with the ground-truth pose and betas (flat hands by default, or smplx's relaxed mean hands as
+the authors' training does: ``gt_hands="authors"``; no translation), the same body the prediction is posed
+with; 2D keypoints are full-image pixels; depth and part maps come with the batch.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def _f32(x: Tensor | None) -> Tensor | None:
 
 
 def forward_loss(model, body, loss_fn: DPoSELoss, batch: Batch, *, bf16: bool = False,
-                 channels_last: bool = False) -> tuple[Tensor, dict[str, Tensor], dict]:
+                 channels_last: bool = False, gt_hands: str = "flat"
+                 ) -> tuple[Tensor, dict[str, Tensor], dict]:
     """Network forward, body model and loss for one batch.
 
     Args:
@@ -59,6 +61,7 @@ def forward_loss(model, body, loss_fn: DPoSELoss, batch: Batch, *, bf16: bool = 
         batch: A batch on the model's device.
         bf16: Run the network under bf16 autocast (body and losses stay float32).
         channels_last: Feed the images in channels-last layout.
+        gt_hands: Hands of the ground-truth bodies: ``"flat"`` or ``"authors"`` (smplx's relaxed mean hands).
 
     Returns:
         ``(total, terms, extras)``: the loss, its terms (``raw/<t>``, ``weighted/<t>``) and the network output
@@ -74,7 +77,8 @@ def forward_loss(model, body, loss_fn: DPoSELoss, batch: Batch, *, bf16: bool = 
     pose, betas = out.pose_rotmat.float(), out.betas.float()
     pred_body = body.forward_pose(pose, betas)
     with torch.no_grad():
-        gt_body = body.forward_pose(batch.pose_rotmat.float(), batch.betas.float())
+        hands = body.mean_hands(len(batch.pose_rotmat)) if gt_hands == "authors" else {}
+        gt_body = body.forward_pose(batch.pose_rotmat.float(), batch.betas.float(), **hands)
     pred = LossInputs(pose_rotmat=pose, betas=betas, cam=out.cam.float(), joints3d=pred_body.joints,
                       vertices=pred_body.vertices, depth=_f32(out.depth), part_logits=_f32(out.part_logits))
     tgt = LossTargets(pose=batch.pose_rotmat, betas=batch.betas, joints3d=gt_body.joints,
