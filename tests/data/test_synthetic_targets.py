@@ -14,7 +14,12 @@ import pytest
 import torch
 
 from hpskit.data.synthetic import SyntheticConfig, SyntheticHumans
-from hpskit.geometry import crop_affine, crop_cam_to_full_transl, full_transl_to_crop_cam, perspective_project
+from hpskit.geometry import (
+    crop_affine,
+    crop_cam_to_full_transl,
+    full_transl_to_crop_cam,
+    perspective_project,
+)
 from hpskit.losses import reprojection_loss
 from hpskit.render import rasterize
 
@@ -27,7 +32,7 @@ def data():
                          backgrounds="procedural")
     batch = next(iter(ds))
     body = ds.body
-    loss_body = body.forward_pose(batch.pose_rotmat, batch.betas)  # what the losses pose: flat hands, no transl
+    loss_body = body.forward_pose(batch.pose_rotmat, batch.betas)  # the losses' body: flat hands, no transl
     cam = full_transl_to_crop_cam(batch.transl, batch.center, batch.scale, batch.K)
     return ds, batch, loss_body, cam
 
@@ -81,7 +86,8 @@ def test_mask_and_depth_through_the_loss_camera(data):
     for i in range(len(batch)):  # normalised depth is an increasing function of z on the person
         zi, gi = z[i][both[i]], gt[i][both[i]]
         if zi.numel() > 20:
-            rank = torch.corrcoef(torch.stack([zi.argsort().argsort().float(), gi.argsort().argsort().float()]))
+            ranks = torch.stack([zi.argsort().argsort().float(), gi.argsort().argsort().float()])
+            rank = torch.corrcoef(ranks)
             assert rank[0, 1] > 0.95
 
 
