@@ -35,8 +35,8 @@ tags: [human-pose-estimation, smpl-x, 3d-human-mesh, synthetic-data]
 **A synthetic-domain model.** D-PoSE with the {encoder} encoder ({params:,} parameters), trained only on
 hpskit's synthetic humans (`hpskit.data.SyntheticHumans`: procedurally dressed people of the
 licence-free stand-in body over procedural and photo backgrounds). It shows hpskit working end to end
-offline; it is **not** a model for real photographs (see docs/results.md for what it does on real photos) and its outputs are
-parameters of the **stand-in body**, not of the real SMPL-X model.
+offline; it is **not** a model for real photographs (see docs/results.md for what it does on real
+photos) and its outputs are parameters of the **stand-in body**, not of the real SMPL-X model.
 
 - Weights: float16 safetensors, loaded as float32: `DPoSE.from_pretrained("{name}")`,
   `create_model("{name}", pretrained=True)`, `hpskit predict --weights {name}`.
