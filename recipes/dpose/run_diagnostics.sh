@@ -16,6 +16,10 @@
 #   lr1e3           peak lr 1e-3 instead of 3e-4
 # Environment: MINUTES (training budget per run, default 7), STEPS (schedule length, default 6000),
 # EVAL_EVERY (default 150), SEED (default 0).
+#
+# CONTINUE=1 bash recipes/dpose/run_diagnostics.sh OUT_ROOT: instead, resume the best run of OUT_ROOT (lowest
+# held-out PA-MPJPE at its last evaluation; overfit excluded; the choice is kept in OUT_ROOT/best.txt) alone on
+# the GPU for MINUTES more, with the same schedule, evaluating 512 held-out people and exporting at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-runs/diagnostics}
@@ -35,6 +39,31 @@ declare -A ARGS=(
     [effl0_scratch]="model.encoder=efficientnet_lite0 init.encoder_init=kaiming"
     [lr1e3]="optim.lr=1e-3"
 )
+if [[ "${CONTINUE:-0}" == 1 ]]; then
+    if [[ ! -f "$OUT/best.txt" ]]; then
+        python - "$OUT" > "$OUT/best.txt" <<'PY'
+import json, pathlib, sys
+best = None
+for d in sorted(pathlib.Path(sys.argv[1]).iterdir()):
+    if not d.is_dir() or d.name == "overfit" or not (d / "metrics.jsonl").is_file():
+        continue
+    ev = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if '"kind": "eval"' in x]
+    if ev and (best is None or ev[-1]["pa_mpjpe"] < best[1]):
+        best = (d.name, ev[-1]["pa_mpjpe"])
+print(best[0])
+PY
+    fi
+    v=$(cat "$OUT/best.txt")
+    echo "continuing $v for $MINUTES min"
+    # shellcheck disable=SC2086
+    python recipes/dpose/train.py --config recipes/dpose/configs/synthetic_compact.yaml output_dir="$OUT/$v" \
+        ${ARGS[$v]} checkpoint.resume=auto runtime.seed="$SEED" runtime.max_steps="$STEPS" \
+        runtime.max_minutes="$MINUTES" log.eval_every=500 log.eval_samples=512 log.image_every=0 \
+        log.progress=false log.grad_stats=true log.tensorboard=false checkpoint.every=1000 checkpoint.export=true \
+        >> "$OUT/$v.continue.log" 2>&1
+    grep -E "held-out" "$OUT/$v.continue.log" | tail -3 | sed 's/^.*INFO: //'
+    exit 0
+fi
 COMMON=(checkpoint.resume=never runtime.seed="$SEED" runtime.max_steps="$STEPS" runtime.max_minutes="$MINUTES"
         log.eval_every="$EVAL_EVERY" log.eval_samples=256 log.image_every=0 log.progress=false log.grad_stats=true
         log.tensorboard=false checkpoint.every=0 checkpoint.export=false)
