@@ -1,12 +1,14 @@
-"""hpskit demo: render a few people, run D-PoSE on the picture, and draw what it predicts.
+"""hpskit demo: render a few people, run D-PoSE on the picture, draw what it predicts, print its errors.
 
-    python examples/demo.py --out demo_out                       # random weights, HRNet-W48, CPU
-    python examples/demo.py --out demo_out --encoder hrnet_w18   # smaller and faster
-    python examples/demo.py --out demo_out --weights path/or/org-name   # trained weights
+    python examples/demo.py --out demo_out                       # the built-in trained model, CPU
+    python examples/demo.py --out demo_out --weights path/or/org-name   # other weights
+    python examples/demo.py --out demo_out --random-weights      # a random-weight HRNet-W48 (pipeline only)
 
-Runs offline with no licence-gated file: people are the licence-free stand-in body (or your SMPL-X model when
-$HPSKIT_BODY_MODELS points to it), rendered with hpskit.render over a procedural floor at a known camera, with
-boxes from the renders (standing in for a person detector). Writes to --out:
+Runs offline with no licence-gated file. The model is the one that ships inside hpskit
+(``dpose_hrnet_w18.synthetic``: trained on hpskit's synthetic humans, a synthetic-domain model). The people
+are the licence-free stand-in body drawn as the training data draws them (``hpskit.data.synthetic.
+render_people``) over a procedural floor at a known camera, with boxes from the renders (standing in for a
+person detector), so every prediction is scored against the known truth. Writes to --out:
 
     01_input_boxes.png   the input picture and the person boxes
     02_mesh_overlay.png  predicted SMPL-X meshes drawn with the predicted camera
@@ -15,9 +17,9 @@ boxes from the renders (standing in for a person detector). Writes to --out:
     05_crops.png         per person: network crop, crop depth, crop parts
     outputs.json         the Prediction's fields and shapes, settings, timings
 
-With random weights (the default) the predicted poses, depth and parts are meaningless: the demo then shows
-the pipeline, not the model. Trained weights come from recipes/dpose/train.py or from the authors' released
-checkpoint through hpskit.models.convert_dpose.
+and prints, per person, MPJPE / PA-MPJPE / PVE (mm, pelvis-aligned, SMPL-X joints 0-23) and the error of the
+predicted translation against the rendered truth. With --random-weights the predicted poses, depth and parts
+are meaningless: the demo then shows the pipeline, not a model.
 """
 
 from __future__ import annotations
@@ -32,15 +34,29 @@ import cv2
 import numpy as np
 import torch
 
-from hpskit.body import PART_PALETTE, vertex_parts_from_weights
+from hpskit.body import PART_PALETTE
+from hpskit.data.synthetic import SyntheticConfig, SyntheticHumans, render_people
 from hpskit.geometry import axis_angle_to_rotmat, crop_images, intrinsics_from_focal
-from hpskit.models import DPoSE, DPoSEConfig
-from hpskit.render import overlay, part_labels_from_fragments, rasterize, shade_lambert
+from hpskit.metrics import align_root, mpjpe, pa_mpjpe, pve, root_from_joints, to_mm
+from hpskit.models import DPoSE, DPoSEConfig, list_pretrained
+from hpskit.render import overlay, rasterize, shade_lambert
 
 PERSON_COLORS = [(0.85, 0.35, 0.3), (0.3, 0.55, 0.85), (0.4, 0.75, 0.4), (0.85, 0.7, 0.3), (0.7, 0.4, 0.8)]
-SKIN, PANTS, SHOES = (0.86, 0.68, 0.56), (0.2, 0.22, 0.3), (0.12, 0.1, 0.1)
-PANTS_PARTS, SHOE_PARTS = {2, 5, 14, 20, 22}, {6, 7, 12, 18}
-SKIN_PARTS = {1, 4, 15, 16, 17, 21}
+DEFAULT_WEIGHTS = "dpose_hrnet_w18.synthetic"
+
+
+def person_errors(pred, gt_joints: torch.Tensor, gt_verts: torch.Tensor, gt_transl: torch.Tensor
+                  ) -> list[dict]:
+    """Per person: MPJPE / PA-MPJPE / PVE in mm (SMPL-X joints 0–23, each body aligned by its own pelvis)
+    and the distance between predicted and true translation in metres."""
+    pj, gj = pred.joints[:, :24].float(), gt_joints[:, :24].float()
+    pr, gr = root_from_joints(pj, (0,)), root_from_joints(gj, (0,))
+    e = {"mpjpe_mm": to_mm(mpjpe(align_root(pj, pr), align_root(gj, gr))),
+         "pa_mpjpe_mm": to_mm(pa_mpjpe(align_root(pj, pr), align_root(gj, gr))),
+         "pve_mm": to_mm(pve(align_root(pred.vertices.float(), pr), align_root(gt_verts.float(), gr))),
+         "transl_err_m": (pred.transl.float() - gt_transl.float()).norm(dim=-1)}
+    return [{k: round(float(v[i]), 3 if k == "transl_err_m" else 1) for k, v in e.items()}
+            for i in range(len(pj))]
 
 
 def log(msg: str, t0: float) -> None:
@@ -48,7 +64,7 @@ def log(msg: str, t0: float) -> None:
 
 
 def make_people(body, n: int, g: torch.Generator, half_fov: float):
-    """n posed bodies side by side, 3.5–6 m from the camera: (vertices (n, V, 3), rotations, betas).
+    """n posed bodies side by side, 3.5–6 m from the camera: (rotations, betas, translation).
 
     ``half_fov`` = W / (2 fx): the people are spread over 80 % of the view's width.
     """
@@ -77,7 +93,7 @@ def make_people(body, n: int, g: torch.Generator, half_fov: float):
     z = 3.5 + 2.5 * torch.rand(n, generator=g)
     x = ((torch.arange(n) + 0.5) / n * 2 - 1) * 0.8 * z * half_fov  # spread over the view's width
     transl = torch.stack([x, floor_y, z], -1)
-    return verts + transl[:, None], R, betas
+    return R, betas, transl
 
 
 def floor_background(K: torch.Tensor, H: int, W: int, floor_y: float) -> torch.Tensor:
@@ -94,13 +110,6 @@ def floor_background(K: torch.Tensor, H: int, W: int, floor_y: float) -> torch.T
     fog = np.clip(Z / 30.0, 0, 1)[None]
     floor = floor * (1 - fog) + np.array([0.75, 0.78, 0.82])[:, None, None] * fog
     return torch.from_numpy(np.where(ground[None], floor, sky)).float()
-
-
-def clothes(labels: torch.Tensor, shirt) -> torch.Tensor:
-    col = torch.tensor(shirt).expand(labels.shape[0], 3).clone()
-    for parts, c in ((SKIN_PARTS, SKIN), (PANTS_PARTS, PANTS), (SHOE_PARTS, SHOES)):
-        col[torch.isin(labels, torch.tensor(sorted(parts)))] = torch.tensor(c)
-    return col
 
 
 def scene_mesh(verts: torch.Tensor, faces: torch.Tensor):
@@ -142,9 +151,12 @@ def caption(img: np.ndarray, text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="demo_out", help="output folder")
-    ap.add_argument("--encoder", default="hrnet_w48",
-                    help="encoder of a random-weight model (hrnet_w18 is faster)")
-    ap.add_argument("--weights", default=None, help="a save_pretrained folder or a Hub id (default: random)")
+    ap.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                    help=f"built-in weights ({', '.join(list_pretrained())}), a save_pretrained folder or a "
+                         f"Hub id (default: {DEFAULT_WEIGHTS})")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="a random-weight model instead (pipeline only)")
+    ap.add_argument("--encoder", default="hrnet_w48", help="encoder of the --random-weights model")
     ap.add_argument("--people", type=int, default=3)
     ap.add_argument("--size", default="640x480", help="image WxH")
     ap.add_argument("--seed", type=int, default=0)
@@ -160,8 +172,8 @@ def main() -> None:
     g = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
 
-    if args.weights:
-        log(f"loading weights from {args.weights}", t0)
+    if not args.random_weights:
+        log(f"loading weights {args.weights}", t0)
         model = DPoSE.from_pretrained(args.weights)
         random_weights = False
     else:
@@ -174,32 +186,27 @@ def main() -> None:
 
     log(f"rendering {args.people} people into a {W}x{H} picture", t0)
     K = intrinsics_from_focal(torch.tensor([1.1 * W]), W, H)
-    verts, _, _ = make_people(body, args.people, g, half_fov=W / 2 / float(K[0, 0, 0]))
-    parts = vertex_parts_from_weights(body.lbs_weights.float()).cpu()
-    sv, sf, owner = scene_mesh(verts, body.faces.cpu())
-    colors = torch.cat([clothes(parts, PERSON_COLORS[i % len(PERSON_COLORS)]) for i in range(args.people)])
-    frags = rasterize(sv, sf, K, (H, W))
-    rgb = shade_lambert(frags, sv, sf, vertex_colors=colors)[0]
-    background = floor_background(K[0], H, W, float(verts[..., 1].max()))
-    image = torch.where(frags.mask[0][None], rgb, background)
-    image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
-    gt_parts = part_labels_from_fragments(frags, sf, parts.repeat(args.people))[0]
+    R, betas, transl = make_people(body, args.people, g, half_fov=W / 2 / float(K[0, 0, 0]))
+    engine = SyntheticHumans(body, SyntheticConfig(), backgrounds="procedural")
+    floor_y = float((body.forward_pose(R, betas).vertices + transl[:, None])[..., 1].max())
+    scene = render_people(engine, R, betas, transl, K[0], (W, H), seed=args.seed,
+                          background=floor_background(K[0], H, W, floor_y))
+    image = scene.image.permute(2, 0, 1).contiguous()  # (3, H, W) uint8
+    gt_parts = scene.parts
     # boxes from the visible pixels of each person (a detector's job in real use)
-    who = torch.where(frags.mask[0], owner[frags.face_idx[0].clamp(min=0)], -1)
-    boxes = []
-    for i in range(args.people):
-        ys, xs = torch.nonzero(who == i, as_tuple=True)
-        if len(xs) < 50:
-            print(f"  person {i} is (almost) hidden; no box")
-            continue
-        boxes.append([float(xs.min()), float(ys.min()), float(xs.max()) + 1, float(ys.max()) + 1])
-    boxes = torch.tensor(boxes)
+    seen = (scene.visible >= 50).nonzero().squeeze(1)
+    for i in sorted(set(range(args.people)) - set(seen.tolist())):
+        print(f"  person {i} is (almost) hidden; no box")
+    boxes = scene.boxes[seen]
 
     log(f"running DPoSE.predict on {args.device}", t0)
     model.to(args.device)
     t_pred = time.time()
-    pred = model.predict(image, boxes)  # one image, (n, 4) boxes; default K = √(W²+H²), centre
+    pred = model.predict(image, boxes, K=K[0])  # one image, (n, 4) boxes, the camera of the picture
     t_pred = time.time() - t_pred
+    gt_t = transl[seen]
+    gt_j, gt_v = scene.joints[seen] - gt_t[:, None], scene.vertices[seen] - gt_t[:, None]
+    errors = person_errors(pred, gt_j, gt_v, gt_t)
     pred_cpu = {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in vars(pred).items()}
     log(f"predicted {len(pred)} people in {t_pred:.1f}s; transl z = "
         f"{[round(float(z), 2) for z in pred.transl[:, 2]]} m", t0)
@@ -213,7 +220,8 @@ def main() -> None:
 
     pv, pf, _ = scene_mesh(pred_cpu["vertices"], pred_cpu["faces"])
     pfr = rasterize(pv, pf, pred_cpu["K"][:1], (H, W))
-    pcol = torch.cat([torch.tensor(PERSON_COLORS[i % len(PERSON_COLORS)]).expand(verts.shape[1], 3)
+    nv = pred_cpu["vertices"].shape[1]
+    pcol = torch.cat([torch.tensor(PERSON_COLORS[i % len(PERSON_COLORS)]).expand(nv, 3)
                       for i in range(len(pred))])
     mesh = shade_lambert(pfr, pv, pf, vertex_colors=pcol)
     mesh_img = to_png(overlay(image[None].float() / 255, mesh, pfr.mask, alpha=0.85)[0]).copy()
@@ -277,15 +285,19 @@ def main() -> None:
         "predict_seconds": round(t_pred, 2), "total_seconds": round(time.time() - t0, 2),
         "boxes_xyxy": boxes.tolist(),
         "transl_m": [[round(x, 3) for x in t] for t in pred_cpu["transl"].tolist()],
+        "errors_vs_truth": errors,
         "outputs": {k: shape(v) for k, v in pred_cpu.items()},
     }
     (out / "outputs.json").write_text(json.dumps(info, indent=2))
     log(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}/", t0)
+    print("\nErrors against the rendered truth (mm; pelvis-aligned, SMPL-X joints 0-23; translation in m):")
+    print(f"  {'person':>6} {'MPJPE':>7} {'PA-MPJPE':>9} {'PVE':>7} {'transl':>7}")
+    for i, e in zip(seen.tolist(), errors):
+        print(f"  {i:>6} {e['mpjpe_mm']:>7.1f} {e['pa_mpjpe_mm']:>9.1f} {e['pve_mm']:>7.1f} "
+              f"{e['transl_err_m']:>7.3f}")
     if random_weights:
-        print("\nNOTE: this model has RANDOM weights, so the predicted poses, depth and part maps are "
-              "meaningless;\nthe demo shows the pipeline only. Train weights with recipes/dpose/train.py, or "
-              "convert the\nauthors' released checkpoint with hpskit.models.convert_dpose, then pass "
-              "--weights <folder or Hub id>.")
+        print("\nNOTE: this model has RANDOM weights (--random-weights), so the predicted poses, depth and "
+              "part maps are meaningless;\nthe demo shows the pipeline only.")
 
 
 if __name__ == "__main__":
