@@ -11,6 +11,15 @@ from .errors import (
     ShapeError,
     UnknownNameError,
     WeightsMismatchError,
+    WriteFailedError,
+)
+from .files import (
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    publish_files,
+    staging_folder,
+    write_failed,
 )
 from .pickles import restricted_pickle_load
 from .registry import Registry
@@ -25,11 +34,18 @@ __all__ = [
     "ShapeError",
     "UnknownNameError",
     "WeightsMismatchError",
+    "WriteFailedError",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
     "check_finite",
     "check_shape",
     "check_tensor",
     "find_file",
     "format_shape",
+    "publish_files",
     "restricted_pickle_load",
+    "staging_folder",
     "user_data_dir",
+    "write_failed",
 ]

@@ -39,7 +39,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
-from hpskit.core import ConfigError, MissingFileError
+from hpskit.core import ConfigError, MissingFileError, publish_files, staging_folder
 
 from .card import CARD_NAME, ModelCardInfo, write_model_card
 from .config import (
@@ -50,7 +50,14 @@ from .config import (
     read_config,
     write_config,
 )
-from .weights import WEIGHTS_NAME, load_weights, load_weights_strict, save_weights
+from .weights import (
+    WEIGHTS_NAME,
+    check_weights_id,
+    load_weights,
+    load_weights_strict,
+    new_weights_id,
+    save_weights,
+)
 
 __all__ = ["HubMixin", "save_pretrained", "resolve_pretrained", "unwrap_model"]
 
@@ -118,12 +125,24 @@ def save_pretrained(
     model_type = getattr(model, "model_type", None) or type(model).__name__.lower()
     data.update(model_type=model_type, hpskit_version=_version())
     folder = Path(save_directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_config(data, folder / CONFIG_NAME)
-    save_weights(model.state_dict(), folder / WEIGHTS_NAME,
-                 metadata={"model_type": model_type, "hpskit_version": _version()})
-    write_model_card(folder, card if card is not None else getattr(model, "model_card", None),
-                     model_type=model_type, cls_name=type(model).__name__, repo=repo_id)
+    # Staged next to the folder, then renamed in (weights, card, config last): a full disk or a crash while
+    # writing leaves the old model; the shared weights_id makes a pair from two different saves detectable.
+    weights_id = new_weights_id()
+    data["weights_id"] = weights_id
+    with staging_folder(folder) as stage:
+        save_weights(model.state_dict(), stage / WEIGHTS_NAME,
+                     metadata={"model_type": model_type, "hpskit_version": _version(),
+                               "weights_id": weights_id})
+        write_config(data, stage / CONFIG_NAME)
+        names = [WEIGHTS_NAME]
+        if not (folder / CARD_NAME).exists():
+            write_model_card(stage, card if card is not None else getattr(model, "model_card", None),
+                             model_type=model_type, cls_name=type(model).__name__,
+                             repo=repo_id or str(folder))
+            names.append(CARD_NAME)
+        else:
+            logger.info("keeping the existing model card %s", folder / CARD_NAME)
+        publish_files(stage, folder, [*names, CONFIG_NAME])
     return folder
 
 
@@ -280,6 +299,7 @@ class HubMixin:
                 f"{config_path} is for model_type {got!r}, but {cls.__name__} expects {want!r}; "
                 "load it with the matching class."
             )
+        check_weights_id(config_path, data, weights_path)
         data.update(config_overrides)
         config = config_from_dict(cls.config_class, data, ignore=RESERVED_CONFIG_KEYS)
         model = cls(config)
