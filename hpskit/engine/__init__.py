@@ -12,7 +12,14 @@ from .checkpoint import (
     capture_rng_state,
     restore_rng_state,
 )
-from .config import config_to_yaml, load_config, parse_overrides, save_config
+from .config import (
+    check_resume_config,
+    config_diff,
+    config_to_yaml,
+    load_config,
+    parse_overrides,
+    save_config,
+)
 from .distributed import (
     DistInfo,
     all_gather_object,
@@ -49,7 +56,9 @@ __all__ = [
     "broadcast_buffers",
     "broadcast_object",
     "capture_rng_state",
+    "check_resume_config",
     "cleanup_distributed",
+    "config_diff",
     "config_to_yaml",
     "gpu_memory_gb",
     "init_distributed",
