@@ -29,6 +29,7 @@ model = Tiny.from_pretrained("out")          # or "org/name", revision="v1.0"
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -190,6 +191,16 @@ def resolve_pretrained(
         raise MissingFileError(
             f"`dir_or_hub_id`={hub_id!r} is neither a folder written by save_pretrained nor a Hub id "
             "'org/name'."
+        )
+    if path.parent.is_dir() and path.parent != Path("."):
+        # "weights/dpose_w18" with a local weights/ folder is a mistyped path, not a Hub repository.
+        near = sorted(p.name for p in path.parent.iterdir() if p.is_dir())
+        guess = difflib.get_close_matches(path.name, near, n=3)
+        raise MissingFileError(
+            f"no local folder {path} ({path.parent}/ exists"
+            + (f"; did you mean {', '.join(str(path.parent / g) for g in guess)}?)" if guess else
+               f" and holds {near[:10]})" if near else " but holds no folder)")
+            + f". Not trying the Hub id {hub_id!r}: {path.parent}/ is a local folder."
         )
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (

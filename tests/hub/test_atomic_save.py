@@ -11,7 +11,7 @@ import safetensors.torch
 import torch
 from _hub_tiny import Tiny, TinyConfig, trained_tiny
 
-from hpskit.core import CorruptFileError, WriteFailedError
+from hpskit.core import CorruptFileError, MissingFileError, WriteFailedError
 from hpskit.hub import CONFIG_NAME, WEIGHTS_NAME, read_weights_metadata
 
 
@@ -77,3 +77,19 @@ def test_weights_id_recorded_in_both_files(tmp_path):
     assert len(cfg["weights_id"]) == 32
     assert read_weights_metadata(tmp_path / WEIGHTS_NAME)["weights_id"] == cfg["weights_id"]
     Tiny.from_pretrained(tmp_path)  # and it loads
+
+
+def test_mistyped_local_path_is_not_sent_to_the_hub(tmp_path, monkeypatch):
+    """Weak spot: weights/dpose_w18 next to an existing weights/ folder is a typo, said before the Hub."""
+    import huggingface_hub
+
+    trained_tiny().save_pretrained(tmp_path / "weights" / "dpose_hrnet_w18")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download",
+                        lambda *a, **k: pytest.fail("the Hub was asked for a mistyped local path"))
+    with pytest.raises(MissingFileError) as info:
+        Tiny.from_pretrained("weights/dpose_w18")
+    msg = str(info.value)
+    assert msg.startswith("no local folder weights/dpose_w18 (weights/ exists; did you mean "
+                          "weights/dpose_hrnet_w18?)")
+    assert "Not trying the Hub id" in msg
