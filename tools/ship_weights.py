@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from hpskit.hub import CONFIG_NAME, save_weights_sharded
+from hpskit.hub import CONFIG_NAME, new_weights_id, save_weights_sharded
 from hpskit.models import DPoSE
 
 CARD = """---
@@ -93,9 +93,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.out.parent if args.out.parent.exists() else None) as tmp:
         tmp = Path(tmp) / "w"
         tmp.mkdir()
-        shutil.copy(args.run / "export" / CONFIG_NAME, tmp / CONFIG_NAME)
+        config = json.loads((args.run / "export" / CONFIG_NAME).read_text())
+        config["weights_id"] = new_weights_id()  # config and every shard name the same save
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         save_weights_sharded(model.state_dict(), tmp, int(args.max_shard_mb * 2**20), dtype=torch.float16,
-                             metadata={"model_type": "dpose", "name": args.name})
+                             metadata={"model_type": "dpose", "name": args.name,
+                                       "weights_id": config["weights_id"]})
         (tmp / "README.md").write_text(CARD.format(
             name=args.name, encoder=model.config.encoder, params=model.num_parameters(), init=args.init,
             steps=ev["step"], batch=64, minutes=args.minutes, command=args.command, count=ev.get("count", 0),

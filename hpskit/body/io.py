@@ -35,6 +35,7 @@ __all__ = [
     "resolve_smplx_path",
     "validate_smplx_npz",
     "load_smplx_npz",
+    "check_finite_arrays",
     "resolve_smpl_path",
     "load_smpl_model",
     "load_smplx2smpl",
@@ -257,6 +258,36 @@ def validate_smplx_npz(path: str | os.PathLike, num_betas: int | None = None) ->
     return SMPLXFileInfo(path, dims["V"], dims["F"], dims["S"], max_betas)
 
 
+def check_finite_arrays(arrays, source: str, what: str, fix: str = "") -> None:
+    """Refuse body-model arrays holding NaN or infinity (they would silently turn every output into NaN).
+
+    Args:
+        arrays: Name -> numpy array or tensor; non-float members (indices, pickled objects) are skipped.
+        source: The file, for the message.
+        what: Human name of the file.
+        fix: Sentence appended to the message.
+
+    Raises:
+        CorruptFileError: Naming each key with non-finite values and how many there are.
+    """
+    bad = []
+    for key, arr in arrays.items():
+        if isinstance(arr, torch.Tensor):
+            if arr.is_floating_point() and arr.numel():
+                n = int((~torch.isfinite(arr)).sum())
+                if n:
+                    bad.append(f"'{key}' ({n:,} of {arr.numel():,} values)")
+            continue
+        arr = _densify(arr)
+        if isinstance(arr, np.ndarray) and np.issubdtype(arr.dtype, np.floating) and arr.size:
+            n = int((~np.isfinite(arr)).sum())
+            if n:
+                bad.append(f"'{key}' ({n:,} of {arr.size:,} values)")
+    if bad:
+        raise CorruptFileError(f"{what} '{source}' holds NaN or infinite numbers in {', '.join(bad)}; every "
+                               f"mesh and joint computed from it would be NaN. {fix}".rstrip())
+
+
 def _densify(x):
     return np.asarray(x.toarray()) if hasattr(x, "toarray") else x
 
@@ -273,11 +304,13 @@ def load_smplx_npz(path: str | os.PathLike, num_betas: int | None = None) -> dic
         (e.g. ``joint2num``) come back as the objects they hold, read with the restricted unpickler.
 
     Raises:
-        CorruptFileError: As :func:`validate_smplx_npz`.
+        CorruptFileError: As :func:`validate_smplx_npz`, or if a float array holds NaN or infinity.
     """
     validate_smplx_npz(path, num_betas)
     out = {key: read_npz_member(path, key) for key in npz_member_shapes(path)}
     out["J_regressor"] = _densify(out["J_regressor"])
+    check_finite_arrays(out, str(path), "SMPL-X model file", f"Download models_smplx_v1_1.zip again from "
+                                                             f"{SMPLX_URL}.")
     return out
 
 
@@ -335,6 +368,7 @@ def load_smpl_model(path: str | os.PathLike, num_betas: int | None = None) -> di
                                f"num_betas={num_betas} was asked for. Use 1 <= num_betas <= {dims['S']}.")
     data = dict(data)
     data["J_regressor"] = _densify(data["J_regressor"])
+    check_finite_arrays(data, str(path), what, fix)
     return data
 
 

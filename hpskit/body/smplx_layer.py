@@ -22,9 +22,17 @@ import smplx
 import torch
 from torch import Tensor, nn
 
-from ..core import ConfigError, CorruptFileError, MissingFileError, ShapeError, check_shape, check_tensor
+from ..core import (
+    BODY_MODELS_ENV,
+    ConfigError,
+    CorruptFileError,
+    MissingFileError,
+    ShapeError,
+    check_shape,
+    check_tensor,
+)
 from ..geometry import axis_angle_to_rotmat, rot6d_to_rotmat
-from .io import resolve_smplx_path, validate_smplx_npz
+from .io import check_finite_arrays, resolve_smplx_path, validate_smplx_npz
 
 __all__ = ["BodyOutput", "SMPLXBody"]
 
@@ -65,9 +73,17 @@ def _resolve(model_path, gender: str) -> tuple[Path, bool]:
             path = _standin_file(gender)
         except (ImportError, OSError) as e:  # OSError includes MissingFileError from a missing asset
             raise MissingFileError(f"{missing} (The stand-in body is not available either: {e}.)") from e
-        logger.warning("No SMPL-X model file is configured, so hpskit is using the licence-free stand-in "
-                       "body (%s). It is not SMPL-X: set $HPSKIT_BODY_MODELS or pass model_path= for the "
-                       "real model.", path)
+        env = os.environ.get(BODY_MODELS_ENV)
+        if env:  # configured, but the folder has no file: say so, and where hpskit looked
+            logger.warning("$%s=%s has no SMPL-X file for gender %r (looked for %s and %s), so hpskit is "
+                           "using the licence-free stand-in body (%s). It is not SMPL-X: put "
+                           "SMPLX_%s.npz there or pass model_path=.", BODY_MODELS_ENV, env, gender,
+                           Path(env) / "smplx" / f"SMPLX_{gender.upper()}.npz",
+                           Path(env) / f"SMPLX_{gender.upper()}.npz", path, gender.upper())
+        else:
+            logger.warning("No SMPL-X model file is configured, so hpskit is using the licence-free stand-in "
+                           "body (%s). It is not SMPL-X: set $HPSKIT_BODY_MODELS or pass model_path= for the "
+                           "real model.", path)
         return path, True
 
 
@@ -150,6 +166,8 @@ class SMPLXBody(nn.Module):
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
             raise CorruptFileError(f"SMPL-X model file '{path}' passed validation but smplx could not "
                                    f"load it ({type(e).__name__}: {e}); download it again.") from e
+        check_finite_arrays(dict(self.layer.named_buffers()), str(path), "SMPL-X model file",
+                            "Download models_smplx_v1_1.zip again from https://smpl-x.is.tue.mpg.de.")
         _quiet_buffers(self.layer)
         with np.load(path, allow_pickle=False) as z:
             means = [np.asarray(z[k], dtype=np.float32).reshape(15, 3) if k in z.files else

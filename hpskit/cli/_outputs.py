@@ -1,9 +1,17 @@
-"""What ``hpskit predict`` writes per image: overlay / depth / part PNGs, a JSON and an NPZ."""
+"""What ``hpskit predict`` writes per image: overlay / depth / part PNGs, a JSON and an NPZ.
+
+Every file is written atomically (temporary file + rename, :mod:`hpskit.core.files`). The JSON is always
+valid JSON: a non-finite number (NaN or infinity, which JSON cannot hold) is written as ``null``, its field
+is listed under ``"non_finite"`` and a warning names the image. The pictures of a large image are drawn at
+most :data:`MAX_PICTURE_SIDE` pixels on the long side (the NPZ and JSON keep full-resolution geometry and
+maps), which bounds the time and memory the pictures cost.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +19,7 @@ import torch
 
 from hpskit import __version__
 from hpskit.body import PART_NAMES, PART_PALETTE
+from hpskit.core import atomic_write, atomic_write_text
 from hpskit.render import overlay, rasterize, shade_lambert
 
 from ._common import write_png
@@ -25,6 +34,8 @@ PERSON_COLORS = ((0.85, 0.45, 0.35), (0.35, 0.6, 0.9), (0.45, 0.8, 0.45), (0.9, 
 _VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
                      [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], np.float64)
 _DIM = 0.35  # brightness of the photo under the depth / part maps
+#: Longest side, in pixels, of the PNG pictures (larger images are drawn scaled down; geometry is not).
+MAX_PICTURE_SIDE = 2048
 CONVENTIONS = ("OpenCV camera frame (x right, y down, z forward), metres, radians (axis-angle), pixels with "
                "pixel centres at integer coordinates; SMPL-X body frame; joints: the 127 SMPL-X joints "
                "(hpskit.body.SMPLX_JOINT_NAMES); see docs/conventions.md.")
@@ -56,8 +67,9 @@ def _composite_maps(pred, people: list[int], H: int, W: int) -> tuple[np.ndarray
     return depth, labels
 
 
-def _mesh_overlay(rgb: np.ndarray, pred, people: list[int]) -> tuple[np.ndarray, int]:
-    """Predicted meshes drawn with the image's intrinsics over the photo; also returns the covered pixels."""
+def _mesh_overlay(rgb: np.ndarray, pred, people: list[int], K: torch.Tensor) -> tuple[np.ndarray, int]:
+    """Predicted meshes drawn with intrinsics ``K`` (3, 3) over the photo ``rgb`` (its own size); also returns
+    the covered pixels."""
     H, W = rgb.shape[:2]
     verts = pred.vertices[people].float()
     n, V = verts.shape[:2]
@@ -66,7 +78,7 @@ def _mesh_overlay(rgb: np.ndarray, pred, people: list[int]) -> tuple[np.ndarray,
     colors = torch.cat([verts.new_tensor(PERSON_COLORS[j % len(PERSON_COLORS)]).expand(V, 3)
                         for j in range(n)])
     scene_v = verts.reshape(1, n * V, 3)
-    K = pred.K[people[0]].float()[None]
+    K = K.float().to(verts.device)[None]
     frags = rasterize(scene_v, scene_f, K, (H, W))
     shaded = shade_lambert(frags, scene_v, scene_f, vertex_colors=colors)
     image = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(verts.device)
@@ -74,15 +86,73 @@ def _mesh_overlay(rgb: np.ndarray, pred, people: list[int]) -> tuple[np.ndarray,
     return out.permute(1, 2, 0).cpu().numpy(), int(frags.mask.sum())
 
 
+def json_safe(obj, path: str = "", bad: list[str] | None = None):
+    """A copy of ``obj`` with every non-finite float replaced by ``None``; the dotted paths of the replaced
+    values' fields are appended to ``bad`` (once per field)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v, f"{path}.{k}" if path else str(k), bad) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, path, bad) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if bad is not None and path not in bad:
+            bad.append(path)
+        return None
+    return obj
+
+
 def dumps_json(obj, level: int = 0) -> str:
-    """JSON with one line per key, but each list of numbers (even nested, e.g. joints) on one line."""
+    """JSON with one line per key, but each list of numbers (even nested, e.g. joints) on one line.
+
+    Raises:
+        ValueError: On a non-finite number (pass the data through :func:`json_safe` first).
+    """
     pad, inner = " " * level, " " * (level + 1)
     if isinstance(obj, dict) and obj:
         items = [f"{inner}{json.dumps(str(k))}: {dumps_json(v, level + 1)}" for k, v in obj.items()]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     if isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj):
         return "[\n" + ",\n".join(inner + dumps_json(x, level + 1) for x in obj) + "\n" + pad + "]"
-    return json.dumps(obj)
+    return json.dumps(obj, allow_nan=False)
+
+
+def _write_json(path: Path, info: dict, image_path: Path) -> Path:
+    bad: list[str] = []
+    info = json_safe(info, "", bad)
+    if bad:
+        info["non_finite"] = bad
+        logger.warning("%s: non-finite numbers (NaN/inf) in %s are written as null in %s", image_path,
+                       ", ".join(bad), path.name)
+    atomic_write_text(dumps_json(info) + "\n", path)
+    return path
+
+
+def output_names(stem: str) -> list[str]:
+    """Every file name :func:`write_outputs` may write for ``stem``."""
+    return [f"{stem}_overlay.png", f"{stem}_depth.png", f"{stem}_parts.png", f"{stem}.json", f"{stem}.npz"]
+
+
+def _picture_scale(H: int, W: int, max_side: int | None) -> tuple[int, int]:
+    if not max_side or max(H, W) <= max_side:
+        return H, W
+    s = max_side / max(H, W)
+    return max(1, round(H * s)), max(1, round(W * s))
+
+
+def _scale_K(K: torch.Tensor, sy: float, sx: float) -> torch.Tensor:
+    """Intrinsics for an image resized by (sy, sx), pixel centres at integer coordinates."""
+    K = K.detach().float().cpu().clone()
+    K[0, 0], K[0, 1], K[0, 2] = K[0, 0] * sx, K[0, 1] * sx, (K[0, 2] + 0.5) * sx - 0.5
+    K[1, 1], K[1, 2] = K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5
+    return K
+
+
+def _nearest(arr: np.ndarray, h: int, w: int) -> np.ndarray:
+    H, W = arr.shape[:2]
+    if (H, W) == (h, w):
+        return arr
+    rows = np.minimum(((np.arange(h) + 0.5) * H / h).astype(np.int64), H - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * W / w).astype(np.int64), W - 1)
+    return arr[rows][:, cols]
 
 
 def _draw_boxes(image: np.ndarray, boxes: torch.Tensor) -> np.ndarray:
@@ -101,7 +171,8 @@ def _listed(x: torch.Tensor | None):
 
 
 def write_outputs(out_dir: Path, stem: str, image_path: Path, rgb: np.ndarray, pred, model, meta: dict,
-                  K: torch.Tensor | None = None) -> list[Path]:
+                  K: torch.Tensor | None = None,
+                  max_picture_side: int | None = MAX_PICTURE_SIDE) -> list[Path]:
     """Write ``STEM_overlay.png``, ``STEM_depth.png``, ``STEM_parts.png``, ``STEM.json``, ``STEM.npz``.
 
     Args:
@@ -113,6 +184,7 @@ def write_outputs(out_dir: Path, stem: str, image_path: Path, rgb: np.ndarray, p
         model: The model (config and body model are recorded).
         meta: Extra run settings recorded in the JSON.
         K: Intrinsics (3, 3) used when ``pred`` is ``None``.
+        max_picture_side: Longest side of the PNG pictures (``None``: the image's size).
 
     Returns:
         The written paths.
@@ -130,17 +202,28 @@ def write_outputs(out_dir: Path, stem: str, image_path: Path, rgb: np.ndarray, p
     written: list[Path] = []
     if pred is None or len(pred) == 0:
         info["K"] = _listed(K)
-        path = out_dir / f"{stem}.json"
-        path.write_text(dumps_json(info) + "\n")
-        return [path]
+        return [_write_json(out_dir / f"{stem}.json", info, image_path)]
     people = list(range(len(pred)))
     info["K"] = _listed(pred.K[0])
-    dimmed = (rgb.astype(np.float32) * _DIM).round().astype(np.uint8)
+    h, w = _picture_scale(H, W, max_picture_side)
+    sy, sx = h / H, w / W
+    pic = rgb
+    if (h, w) != (H, W):
+        from PIL import Image
+
+        pic = np.array(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
+        info["pictures_size"] = {"height": h, "width": w}
+        logger.info("%s: %d×%d image; pictures drawn at %d×%d (NPZ/JSON keep full resolution)", image_path,
+                    W, H, w, h)
+    dimmed = (pic.astype(np.float32) * _DIM).round().astype(np.uint8)
     files = {}
     if pred.vertices is not None:
-        over, covered = _mesh_overlay(rgb, pred, people)
+        over, covered = _mesh_overlay(pic, pred, people, _scale_K(pred.K[people[0]], sy, sx))
         files["overlay"] = f"{stem}_overlay.png"
-        write_png(out_dir / files["overlay"], _draw_boxes(over, pred.boxes))
+        boxes = pred.boxes.detach().float().cpu().clone()
+        boxes[:, 0::2] = (boxes[:, 0::2] + 0.5) * sx - 0.5
+        boxes[:, 1::2] = (boxes[:, 1::2] + 0.5) * sy - 0.5
+        write_png(out_dir / files["overlay"], _draw_boxes(over, boxes))
         if covered == 0:
             logger.warning("%s: no predicted mesh is in view (untrained weights, or boxes that miss the "
                            "people?)", image_path)
@@ -149,13 +232,15 @@ def write_outputs(out_dir: Path, stem: str, image_path: Path, rgb: np.ndarray, p
                        "joints; pass --body-model auto or standin", image_path)
     depth, labels = _composite_maps(pred, people, H, W)
     if depth is not None:
-        img = np.where((depth > 0)[..., None], colorize_depth(depth), dimmed)
+        small = _nearest(depth, h, w)
+        img = np.where((small > 0)[..., None], colorize_depth(small), dimmed)
         files["depth"] = f"{stem}_depth.png"
         write_png(out_dir / files["depth"], img)
     if labels is not None:
         palette = PART_PALETTE.cpu().numpy().astype(np.float32)
-        blend = 0.3 * rgb.astype(np.float32) + 0.7 * palette[labels]
-        img = np.where((labels > 0)[..., None], blend, dimmed).round().astype(np.uint8)
+        small = _nearest(labels, h, w)
+        blend = 0.3 * pic.astype(np.float32) + 0.7 * palette[small]
+        img = np.where((small > 0)[..., None], blend, dimmed).round().astype(np.uint8)
         files["parts"] = f"{stem}_parts.png"
         write_png(out_dir / files["parts"], img)
     files["npz"] = f"{stem}.npz"
@@ -184,8 +269,7 @@ def write_outputs(out_dir: Path, stem: str, image_path: Path, rgb: np.ndarray, p
         arrays["depth"] = depth
     if labels is not None:
         arrays["part_labels"] = labels
-    np.savez_compressed(out_dir / files["npz"], **arrays)
-    path = out_dir / f"{stem}.json"
-    path.write_text(dumps_json(info) + "\n")
+    atomic_write(out_dir / files["npz"], lambda fh: np.savez_compressed(fh, **arrays))
+    path = _write_json(out_dir / f"{stem}.json", info, image_path)
     written = [out_dir / f for f in files.values()] + [path]
     return written

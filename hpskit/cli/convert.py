@@ -6,8 +6,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from hpskit.core import HPSKitError
-
 from ._common import check_files_exist
 
 logger = logging.getLogger("hpskit.cli")
@@ -19,7 +17,9 @@ Convert the authors' D-PoSE Lightning checkpoint into OUT_DIR (config.json, mode
 loadable with `DPoSE.from_pretrained(OUT_DIR)` and `hpskit predict --weights OUT_DIR`.
 
 No arbitrary pickle is executed (hpskit.models.convert_dpose: restricted unpickler, explicit rename and
-drop lists). The written folder is then strict-loaded into hpskit's DPoSE; if that fails it is removed.
+drop lists). The files are written into a staging folder next to OUT_DIR and strict-loaded into hpskit's
+DPoSE there; only then are they renamed into OUT_DIR. A failure leaves OUT_DIR as it was (with --overwrite
+too: the old weights survive).
 Same as `python -m hpskit.models.convert_dpose CKPT OUT_DIR`.
 
 Example:
@@ -35,19 +35,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hpskit.hub import CONFIG_NAME, WEIGHTS_NAME
-    from hpskit.models import DPoSE
-    from hpskit.models.convert_dpose import convert_dpose_checkpoint
+    from hpskit.hub import WEIGHTS_NAME
+    from hpskit.models.convert_dpose import convert_dpose_checkpoint, verify_with_dpose
 
     check_files_exist([args.ckpt], "checkpoint CKPT")
-    report = convert_dpose_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite)
+    if (args.out_dir / WEIGHTS_NAME).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out_dir / WEIGHTS_NAME} exists; pass --overwrite to replace it (the "
+                              "old files are kept until the new ones are written and verified).")
+    # Staged next to OUT_DIR and verified there before anything in OUT_DIR changes (see convert_dpose).
+    report = convert_dpose_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite,
+                                      verify=None if args.no_verify else verify_with_dpose)
     if not args.no_verify:
-        try:  # the weights do not depend on the body model: load without one
-            DPoSE.from_pretrained(args.out_dir, body_model="none")
-        except (HPSKitError, RuntimeError):
-            for name in (CONFIG_NAME, WEIGHTS_NAME):  # do not leave a folder that does not load
-                (args.out_dir / name).unlink(missing_ok=True)
-            raise
         logger.info("verified: DPoSE.from_pretrained(%s) loads strictly", args.out_dir)
     logger.info("wrote %s: %d tensors (%s values) kept, %d keys dropped (%s); config %s", report.out_dir,
                 report.kept, f"{report.numel_kept:,}", report.num_dropped,

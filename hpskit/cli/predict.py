@@ -16,6 +16,7 @@ from ._common import (
     add_weights_argument,
     check_files_exist,
     load_model,
+    probe_image,
     read_rgb,
     resolve_device,
 )
@@ -36,9 +37,13 @@ Person boxes are (x1, y1, x2, y2) pixels (pixel centres at integer coordinates):
                                [] means: nobody in that image.
 Without boxes the whole image is the crop (with a warning): fine for a picture of one person.
 
-Writes to --out, per image STEM: STEM_overlay.png (meshes over the image), STEM_depth.png (relative depth,
+Writes to --out, per image STEM (the file stem; inputs sharing one get their file name, then their folders:
+a/x.png → a__x.png): STEM_overlay.png (meshes over the image), STEM_depth.png (relative depth,
 nearest person on top), STEM_parts.png (23 part labels), STEM.json (per person: box, SMPL-X parameters,
 joints, camera translation, intrinsics) and STEM.npz (the same as arrays, plus vertices and the maps).
+Existing files in --out are never replaced without --overwrite. Every IMAGE is checked before the model
+loads; one that fails to decode later is skipped, the others are written, and the exit status is 1.
+The JSON is always valid JSON: NaN/inf become null and are listed under "non_finite".
 
 Example:
   hpskit predict --weights dpose_hrnet_w48 photo.jpg --boxes 120,40,380,610 --out results/
@@ -82,6 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="people per network forward (default 16)")
     add_device_argument(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files that already exist in --out (default: refuse before any work)")
 
 
 def _image_keys(path: Path) -> list[str]:
@@ -142,9 +149,52 @@ def _boxes_per_image(args: argparse.Namespace, images: list[Path]) -> list[list[
     return list(args.boxes)
 
 
-def _unique_stems(images: list[Path]) -> list[str]:
-    stems = [p.stem for p in images]
-    return [f"{s}_{i}" if stems.count(s) > 1 else s for i, s in enumerate(stems)]
+def unique_stems(images: list[Path]) -> list[str]:
+    """One output stem per input, unique, and telling which input it came from.
+
+    The file stem when that is unique (``photo.jpg`` → ``photo``); inputs that share a stem get their file
+    name with its extension (``x.png`` → ``x.png``), then, while still shared, their parent folders joined by
+    ``__`` (``a/x.png`` → ``a__x.png``, ``b/x.png`` → ``b__x.png``). Never an index that could collide with
+    another input's own name.
+
+    Raises:
+        CLIError: If the same file is given twice.
+    """
+    resolved = [p.resolve() for p in images]
+    twice = sorted({str(p) for p, r in zip(images, resolved) if resolved.count(r) > 1})
+    if twice:
+        raise CLIError(f"IMAGE given more than once: {', '.join(twice)}; its outputs would overwrite each "
+                       "other.")
+
+    def name(i: int, level: int) -> str:  # 0: stem, 1: file name, k ≥ 2: file name and k - 1 folders
+        if level == 0:
+            return images[i].stem
+        if level == 1:
+            return images[i].name
+        return "__".join(resolved[i].parts[1:][-level:])
+
+    level = [0] * len(images)
+    while True:
+        names = [name(i, lv) for i, lv in enumerate(level)]
+        folded = [n.casefold() for n in names]  # also unique on case-insensitive file systems
+        clash = [i for i, n in enumerate(folded) if folded.count(n) > 1]
+        if not clash:
+            return names
+        for i in clash:
+            level[i] += 1
+
+
+def _check_outputs_free(out: Path, stems: list[str], overwrite: bool) -> None:
+    """Refuse (before any work) to replace existing output files unless ``--overwrite``."""
+    from ._outputs import output_names
+
+    if overwrite or not out.is_dir():
+        return
+    taken = [out / n for s in stems for n in output_names(s) if (out / n).exists()]
+    if taken:
+        more = f" and {len(taken) - 6} more" if len(taken) > 6 else ""
+        raise FileExistsError(f"--out {out} already holds {', '.join(p.name for p in taken[:6])}{more}; pass "
+                              "--overwrite to replace them, or choose another --out.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,6 +207,19 @@ def run(args: argparse.Namespace) -> int:
 
     images = list(args.images)
     check_files_exist(images, "IMAGE")
+    stems = unique_stems(images)
+    unreadable = []
+    for path in images:  # every header is read before the model loads: a bad file fails fast, not midway
+        try:
+            probe_image(path)
+        except CorruptFileError as exc:
+            unreadable.append(str(exc))
+    if len(unreadable) == 1:
+        raise CorruptFileError(f"{unreadable[0]} (nothing was done)")
+    if unreadable:
+        raise CorruptFileError(f"{len(unreadable)} of {len(images)} IMAGE(s) cannot be read; nothing was "
+                               "done:" + "".join(f"\n  {e}" for e in unreadable))
+    _check_outputs_free(args.out, stems, args.overwrite)
     if args.focal is not None and not args.focal > 0:
         raise ConfigError(f"--focal must be a positive number of pixels; got {args.focal}.")
     if not args.box_rescale > 0 or args.batch_size < 1:
@@ -176,8 +239,14 @@ def run(args: argparse.Namespace) -> int:
                 "none" if body is None else "licence-free stand-in" if body.is_standin else body.model_path)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"weights": str(args.weights), "device": str(device), "box_rescale": rescale}
-    for i, (path, stem) in enumerate(zip(images, _unique_stems(images))):
-        rgb = read_rgb(path)
+    failed: list[str] = []
+    for i, (path, stem) in enumerate(zip(images, stems)):
+        try:
+            rgb = read_rgb(path)
+        except CorruptFileError as exc:  # damaged after its header (e.g. truncated): skip it, fail at the end
+            logger.error("skipped: %s", exc)
+            failed.append(str(path))
+            continue
         H, W = rgb.shape[:2]
         if boxes is None:
             img_boxes = [[-0.5, -0.5, W - 0.5, H - 0.5]]  # the whole image: pixel centres at integers
@@ -199,4 +268,7 @@ def run(args: argparse.Namespace) -> int:
         written = write_outputs(args.out, stem, path, rgb, pred, model, meta)
         logger.info("%s: %d %s → %s", path, len(pred), "person" if len(pred) == 1 else "people",
                     ", ".join(p.name for p in written))
+    if failed:
+        raise CorruptFileError(f"{len(failed)} of {len(images)} IMAGE(s) could not be read and were skipped "
+                               f"(the others were written): {', '.join(failed)}")
     return 0

@@ -12,6 +12,15 @@ from .errors import (
     ShapeError,
     UnknownNameError,
     WeightsMismatchError,
+    WriteFailedError,
+)
+from .files import (
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    publish_files,
+    staging_folder,
+    write_failed,
 )
 from .modes import eval_mode, model_lock
 from .pickles import restricted_pickle_load
@@ -29,6 +38,10 @@ __all__ = [
     "ShapeError",
     "UnknownNameError",
     "WeightsMismatchError",
+    "WriteFailedError",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
     "eval_mode",
     "model_lock",
     "check_finite",
@@ -36,6 +49,9 @@ __all__ = [
     "check_tensor",
     "find_file",
     "format_shape",
+    "publish_files",
     "restricted_pickle_load",
+    "staging_folder",
     "user_data_dir",
+    "write_failed",
 ]

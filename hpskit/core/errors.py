@@ -14,6 +14,7 @@ __all__ = [
     "WeightsMismatchError",
     "ConfigError",
     "UnknownNameError",
+    "WriteFailedError",
 ]
 
 
@@ -55,4 +56,12 @@ class UnknownNameError(HPSKitError, KeyError):
     """A registry lookup failed; the message lists the closest registered names."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class WriteFailedError(HPSKitError, OSError):
+    """A file could not be written (no space left, quota, permissions); the previous file is untouched and no
+    temporary file is left behind (:mod:`hpskit.core.files`)."""
+
+    def __str__(self) -> str:  # OSError formats its args as "[Errno n] ..."; keep the one readable line
         return str(self.args[0]) if self.args else ""

@@ -12,7 +12,14 @@ from .checkpoint import (
     capture_rng_state,
     restore_rng_state,
 )
-from .config import config_to_yaml, load_config, parse_overrides, save_config
+from .config import (
+    check_resume_config,
+    config_diff,
+    config_to_yaml,
+    load_config,
+    parse_overrides,
+    save_config,
+)
 from .diagnostics import ParamSnapshot, clip_grad_norm_per_group_, group_grad_norms, module_groups
 from .distributed import (
     DistInfo,
@@ -51,8 +58,10 @@ __all__ = [
     "broadcast_buffers",
     "broadcast_object",
     "capture_rng_state",
+    "check_resume_config",
     "cleanup_distributed",
     "clip_grad_norm_per_group_",
+    "config_diff",
     "config_to_yaml",
     "gpu_memory_gb",
     "group_grad_norms",

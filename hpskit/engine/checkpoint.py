@@ -21,7 +21,6 @@ import logging
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from hpskit.core import CorruptFileError, MissingFileError
+from hpskit.core.files import atomic_write
 
 __all__ = [
     "atomic_write_bytes",
@@ -41,37 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str | os.PathLike, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
+_TMP = re.compile(r"^\.step_(\d+)\.pt\..*\.tmp$")  # the temporary files of atomic_write
 
 
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
@@ -84,7 +54,7 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
     Returns:
         The destination path.
     """
-    return _atomic_write(path, lambda fh: fh.write(data))
+    return atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -96,8 +66,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
 
     Returns:
         The destination path.
+
+    Raises:
+        WriteFailedError: "no space left on <folder> ..." on a full disk (the destination is untouched and
+            no temporary file is left).
     """
-    return _atomic_write(path, lambda fh: torch.save(obj, fh))
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 class CheckpointManager:
@@ -135,8 +109,30 @@ class CheckpointManager:
         found = self.list()
         return found[-1][1] if found else None
 
+    def remove_orphans(self) -> list[Path]:
+        """Delete the temporary files (``.step_*.pt.*.tmp``) of writes that were killed before their rename.
+
+        Only one process writes a run's checkpoints (rank 0), so a temporary file found before a save is an
+        orphan of an earlier, killed process. Called by :meth:`save`.
+
+        Returns:
+            The deleted paths (each is also logged with its size).
+        """
+        if not self.directory.is_dir():
+            return []
+        gone = []
+        for p in sorted(self.directory.iterdir()):
+            if _TMP.match(p.name) and p.is_file():
+                size = p.stat().st_size
+                p.unlink(missing_ok=True)
+                logger.warning("removed %s (%.1f MB), the unfinished write of a killed run", p, size / 1e6)
+                gone.append(p)
+        return gone
+
     def save(self, state: dict, step: int) -> Path:
         """Write ``state`` as the checkpoint of ``step`` atomically, then delete all but the newest N.
+
+        Orphaned temporary files of killed writes are removed first.
 
         Args:
             state: The state dict to ``torch.save``.
@@ -144,8 +140,15 @@ class CheckpointManager:
 
         Returns:
             The checkpoint path.
+
+        Raises:
+            WriteFailedError: "no space left on <folder> ..." on a full disk: no temporary file is left and
+                the previous checkpoints are kept (rotation only runs after a successful write).
         """
-        path = atomic_torch_save(state, self.path_for(step))
+        self.remove_orphans()
+        previous = self.latest()
+        kept = f"the previous checkpoint {previous.name} is kept" if previous else "no checkpoint was written"
+        path = atomic_write(self.path_for(step), lambda fh: torch.save(state, fh), kept=kept)
         for _, old in self.list()[: -self.keep_last]:
             try:
                 old.unlink()
@@ -153,6 +156,35 @@ class CheckpointManager:
                 pass
         logger.info("saved checkpoint %s", path)
         return path
+
+    def load_latest(self, map_location: str | torch.device = "cpu") -> tuple[Path | None, dict | None]:
+        """The newest checkpoint that can be read, falling back over unreadable ones (each is logged).
+
+        Args:
+            map_location: Device for the loaded tensors.
+
+        Returns:
+            ``(path, state)``, or ``(None, None)`` when there is no checkpoint.
+
+        Raises:
+            CorruptFileError: If checkpoints exist but none can be read (every file is named).
+        """
+        found = self.list()
+        bad = []
+        for _, path in reversed(found):
+            try:
+                state = self.load(path, map_location)
+            except CorruptFileError as exc:
+                logger.warning("%s; falling back to the previous checkpoint", exc)
+                bad.append(str(path))
+                continue
+            if bad:
+                logger.warning("resuming from %s: the newer checkpoint(s) %s cannot be read", path, bad)
+            return path, state
+        if bad:
+            raise CorruptFileError(f"no readable checkpoint in {self.directory}: {bad} all fail to load. "
+                                   "Remove them to start over, or point checkpoint.resume at a good file.")
+        return None, None
 
     @staticmethod
     def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

@@ -38,7 +38,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from hpskit.core import ConfigError, MissingFileError
 
-__all__ = ["load_config", "parse_overrides", "config_to_yaml", "save_config"]
+__all__ = ["load_config", "parse_overrides", "config_to_yaml", "save_config", "config_diff",
+           "check_resume_config"]
 
 T = TypeVar("T")
 
@@ -245,3 +246,49 @@ def save_config(config: Any, path: str | os.PathLike) -> Path:
     from .checkpoint import atomic_write_bytes
 
     return atomic_write_bytes(config_to_yaml(config).encode(), path)
+
+
+def config_diff(old: Any, new: Any) -> dict[str, tuple[Any, Any]]:
+    """Leaf-by-leaf differences of two configs (dataclasses, mappings or :func:`config_to_yaml` text).
+
+    Returns:
+        ``{"dotted.key": (old value, new value)}``; a key present on one side only has ``None`` on the other
+        (sorted by key).
+    """
+    def flat(c: Any) -> dict[str, Any]:
+        data = _yaml(c) if isinstance(c, str) else _plain(c)
+        return dict(_flatten(data or {}))
+
+    a, b = flat(old), flat(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def check_resume_config(saved: Any, new: Any, frozen: Sequence[str] = ("model",),
+                        source: str = "the checkpoint") -> dict[str, tuple[Any, Any]]:
+    """Compare the config a run was saved with against the one it resumes with, before anything is written.
+
+    Fields under a ``frozen`` prefix shape the weights (e.g. ``model.*``): a change there cannot resume and
+    raises. Other changes (a longer ``runtime.max_steps``, another ``log.every``) are allowed and returned.
+
+    Args:
+        saved: The saved config (:func:`config_to_yaml` text, a mapping or a dataclass).
+        new: The config of this run.
+        frozen: Dotted prefixes that must not change.
+        source: Where ``saved`` comes from, for the message.
+
+    Returns:
+        Every differing field, ``{"dotted.key": (saved, new)}``.
+
+    Raises:
+        ConfigError: Listing each frozen field that differs, with both values.
+    """
+    diff = config_diff(saved, new)
+    bad = {k: v for k, v in diff.items() if any(k == f or k.startswith(f + ".") for f in frozen)}
+    if bad:
+        lines = "\n".join(f"  - {k}: {a!r} in {source}, {b!r} now" for k, (a, b) in bad.items())
+        raise ConfigError(
+            f"cannot resume from {source}: {len(bad)} field(s) that shape the weights differ:\n{lines}\n"
+            f"Fix: resume with the saved values, or start a new run (another output_dir, or "
+            "checkpoint.resume=never). Nothing in the run folder was changed."
+        )
+    return diff

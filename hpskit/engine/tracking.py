@@ -150,7 +150,11 @@ class RunLogger:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-        keep = [r for r in read_jsonl(self.jsonl_path) if int(r.get("step", 0)) <= step]
+        rows = read_jsonl(self.jsonl_path)
+        keep = [r for r in rows if int(r.get("step", 0)) <= step]
+        if len(keep) < len(rows):
+            logger.info("%s: dropped %d record(s) after step %d (written by a run that stopped before its "
+                        "next checkpoint)", self.jsonl_path, len(rows) - len(keep), step)
         atomic_write_bytes("".join(json.dumps(r) + "\n" for r in keep).encode(), self.jsonl_path)
 
     def flush(self) -> None:

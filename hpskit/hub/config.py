@@ -29,7 +29,7 @@ import typing
 from pathlib import Path, PurePath
 from typing import Any
 
-from hpskit.core import ConfigError, CorruptFileError, MissingFileError
+from hpskit.core import ConfigError, CorruptFileError, MissingFileError, atomic_write_text
 
 __all__ = [
     "CONFIG_NAME",
@@ -42,7 +42,7 @@ __all__ = [
 
 CONFIG_NAME = "config.json"
 # Written next to the config fields; a config dataclass may not use these names.
-RESERVED_CONFIG_KEYS = ("model_type", "hpskit_version")
+RESERVED_CONFIG_KEYS = ("model_type", "hpskit_version", "weights_id")
 
 
 def _is_dataclass_instance(obj: Any) -> bool:
@@ -224,9 +224,7 @@ def config_from_dict(config_class: type, data: dict[str, Any], *, ignore: tuple[
 
 def write_config(data: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write ``data`` as sorted, indented JSON (with a trailing newline) to ``path``."""
-    path = Path(path)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+    return atomic_write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
 
 
 def read_config(path: str | os.PathLike) -> dict[str, Any]:

@@ -29,6 +29,7 @@ model = Tiny.from_pretrained("out")          # or "org/name", revision="v1.0"
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -39,7 +40,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
-from hpskit.core import ConfigError, MissingFileError
+from hpskit.core import ConfigError, MissingFileError, publish_files, staging_folder
 
 from .card import CARD_NAME, ModelCardInfo, write_model_card
 from .config import (
@@ -53,9 +54,11 @@ from .config import (
 from .weights import (
     WEIGHTS_INDEX_NAME,
     WEIGHTS_NAME,
+    check_weights_id,
     load_sharded_weights,
     load_weights,
     load_weights_strict,
+    new_weights_id,
     save_weights,
 )
 
@@ -125,12 +128,24 @@ def save_pretrained(
     model_type = getattr(model, "model_type", None) or type(model).__name__.lower()
     data.update(model_type=model_type, hpskit_version=_version())
     folder = Path(save_directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_config(data, folder / CONFIG_NAME)
-    save_weights(model.state_dict(), folder / WEIGHTS_NAME,
-                 metadata={"model_type": model_type, "hpskit_version": _version()})
-    write_model_card(folder, card if card is not None else getattr(model, "model_card", None),
-                     model_type=model_type, cls_name=type(model).__name__, repo=repo_id)
+    # Staged next to the folder, then renamed in (weights, card, config last): a full disk or a crash while
+    # writing leaves the old model; the shared weights_id makes a pair from two different saves detectable.
+    weights_id = new_weights_id()
+    data["weights_id"] = weights_id
+    with staging_folder(folder) as stage:
+        save_weights(model.state_dict(), stage / WEIGHTS_NAME,
+                     metadata={"model_type": model_type, "hpskit_version": _version(),
+                               "weights_id": weights_id})
+        write_config(data, stage / CONFIG_NAME)
+        names = [WEIGHTS_NAME]
+        if not (folder / CARD_NAME).exists():
+            write_model_card(stage, card if card is not None else getattr(model, "model_card", None),
+                             model_type=model_type, cls_name=type(model).__name__,
+                             repo=repo_id or str(folder))
+            names.append(CARD_NAME)
+        else:
+            logger.info("keeping the existing model card %s", folder / CARD_NAME)
+        publish_files(stage, folder, [*names, CONFIG_NAME])
     return folder
 
 
@@ -178,6 +193,16 @@ def resolve_pretrained(
         raise MissingFileError(
             f"`dir_or_hub_id`={hub_id!r} is neither a folder written by save_pretrained nor a Hub id "
             "'org/name'."
+        )
+    if path.parent.is_dir() and path.parent != Path("."):
+        # "weights/dpose_w18" with a local weights/ folder is a mistyped path, not a Hub repository.
+        near = sorted(p.name for p in path.parent.iterdir() if p.is_dir())
+        guess = difflib.get_close_matches(path.name, near, n=3)
+        raise MissingFileError(
+            f"no local folder {path} ({path.parent}/ exists"
+            + (f"; did you mean {', '.join(str(path.parent / g) for g in guess)}?)" if guess else
+               f" and holds {near[:10]})" if near else " but holds no folder)")
+            + f". Not trying the Hub id {hub_id!r}: {path.parent}/ is a local folder."
         )
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
@@ -291,6 +316,14 @@ class HubMixin:
                 f"{config_path} is for model_type {got!r}, but {cls.__name__} expects {want!r}; "
                 "load it with the matching class."
             )
+        if sharded:  # every shard carries the save's id; check the first the index names
+            import json
+
+            first = sorted(set(json.loads(Path(weights_path).read_text()).get("weight_map", {}).values()))
+            if first:
+                check_weights_id(config_path, data, Path(weights_path).parent / first[0])
+        else:
+            check_weights_id(config_path, data, weights_path)
         data.update(config_overrides)
         config = config_from_dict(cls.config_class, data, ignore=RESERVED_CONFIG_KEYS)
         model = cls(config)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,6 +34,9 @@ __all__ = [
     "load_weights_strict",
     "save_weights_sharded",
     "load_sharded_weights",
+    "new_weights_id",
+    "read_weights_metadata",
+    "check_weights_id",
 ]
 
 logger = logging.getLogger(__name__)
@@ -216,6 +220,55 @@ def load_weights_strict(module: nn.Module, tensors: Mapping[str, Tensor], source
     for alias, canonical in aliases.items():
         full[alias] = full[canonical]
     module.load_state_dict(full, strict=True)
+
+
+def new_weights_id() -> str:
+    """A random id written into both ``model.safetensors`` (header metadata) and ``config.json`` of one save,
+    so a config and weights from two different saves are never loaded together (see :func:`check_weights_id`).
+    """
+    return uuid.uuid4().hex
+
+
+def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a ``.safetensors`` header (reads the header only).
+
+    Raises:
+        CorruptFileError: If it is not a readable safetensors file.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorruptFileError(f"{path} is not a readable safetensors file: {exc}") from exc
+
+
+def check_weights_id(config_path: str | os.PathLike, config: Mapping,
+                     weights_path: str | os.PathLike) -> None:
+    """Refuse a ``config.json`` and ``model.safetensors`` written by two different saves.
+
+    ``save_pretrained`` renames the weights into the folder before the config, so a save cut short between
+    the two renames leaves weights whose id the config lacks: refused. Folders written before hpskit
+    recorded ``weights_id`` have it in neither file and pass; a weights file written by other tools (no id)
+    next to a config with an id is loaded with a warning.
+
+    Raises:
+        CorruptFileError: If the weights carry an id and the config holds another one (or none).
+    """
+    in_config = config.get("weights_id")
+    in_weights = read_weights_metadata(weights_path).get("weights_id")
+    if in_config == in_weights:
+        return
+    if in_weights is None:
+        logger.warning("%s has no weights_id (not written by save_pretrained); %s expects %s", weights_path,
+                       config_path, in_config)
+        return
+    raise CorruptFileError(
+        f"{config_path} and {weights_path} come from different saves (weights_id {in_config!r} in the "
+        f"config, {in_weights!r} in the weights): the folder was overwritten part-way or its files were "
+        "mixed by hand. Save the model again, or copy both files from one save."
+    )
 
 
 #: Index of a sharded weight folder (the Hugging Face layout: ``{"metadata": {"total_size": N},

@@ -38,7 +38,7 @@ import os
 import pickle
 import types
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,13 +47,15 @@ import torch
 from torch import Tensor, nn
 
 from hpskit import __version__
-from hpskit.core import ConfigError, CorruptFileError, HPSKitError, MissingFileError
+from hpskit.core import ConfigError, CorruptFileError, MissingFileError, publish_files, staging_folder
 from hpskit.hub import (
+    CARD_NAME,
     CONFIG_NAME,
     WEIGHTS_NAME,
     ModelCardInfo,
     check_state_dict,
     config_to_dict,
+    new_weights_id,
     save_weights,
     shared_tensor_aliases,
     write_config,
@@ -69,6 +71,7 @@ __all__ = [
     "convert_dpose_checkpoint",
     "load_lightning_checkpoint",
     "map_dpose_state_dict",
+    "verify_with_dpose",
     "main",
 ]
 
@@ -170,11 +173,18 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise MissingFileError(f"checkpoint not found: {path}")
     mmap = zipfile.is_zipfile(path)
+    if not mmap:
+        # torch.save has written zip archives since torch 1.6 (Lightning checkpoints included); anything else
+        # is a truncated download, a text file or another format, which torch reports as KeyError/EOFError.
+        raise CorruptFileError(_not_a_checkpoint(path, "it is not a zip archive (truncated, or not written "
+                                                       "by torch.save)"))
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         logger.info("weights_only load refused (%s); using the restricted unpickler",
                     str(exc).splitlines()[0])
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as exc:
+        raise CorruptFileError(_not_a_checkpoint(path, _first_line(exc))) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED_PICKLE,
                           mmap=mmap)
@@ -184,6 +194,19 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             "OrderedDict/set and yacs CfgNode (read as plain dicts). This is not the authors' D-PoSE "
             "checkpoint, or it has been tampered with; nothing from it was executed."
         ) from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError) as exc:
+        raise CorruptFileError(_not_a_checkpoint(path, _first_line(exc))) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _not_a_checkpoint(path: Path, why: str) -> str:
+    size = path.stat().st_size
+    return (f"{path} ({size:,} bytes) is not a readable PyTorch checkpoint: {why}. Download it again "
+            "or check that this is the right file.")
 
 
 # --------------------------------------------------------------------------- mapping
@@ -313,6 +336,7 @@ def convert_dpose_checkpoint(
     target: nn.Module | Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | Any | None = None,
     overwrite: bool = False,
+    verify: Callable[[Path], None] | None = None,
 ) -> ConversionReport:
     """Convert the authors' ``.ckpt`` into ``out_dir``: ``config.json``, ``model.safetensors``, ``README.md``.
 
@@ -323,6 +347,8 @@ def convert_dpose_checkpoint(
         config: Config to write instead of the one derived from the tensors (a dict or a dataclass, e.g.
             ``DPoSEConfig()``); keys it shares with :data:`DPOSE_CONVERTED_CONFIG` must agree.
         overwrite: Replace existing weights in ``out_dir``.
+        verify: Called with the staging folder once every file is written (e.g. :func:`verify_with_dpose`);
+            if it raises, ``out_dir`` is left untouched.
 
     Returns:
         A :class:`ConversionReport` (counts kept/dropped, config, provenance).
@@ -332,10 +358,15 @@ def convert_dpose_checkpoint(
         WeightsMismatchError: If ``target`` is given and does not match exactly.
         ConfigError: If ``config`` disagrees with the weights.
         FileExistsError: If ``out_dir`` already holds weights and ``overwrite`` is false.
+        WriteFailedError: If the disk is full; ``out_dir`` is untouched.
+
+    ``out_dir`` is only changed once everything is written (and verified): the files are staged in a folder
+    next to it and renamed in, the config last. Any failure leaves ``out_dir`` exactly as it was.
     """
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
     if (out_dir / WEIGHTS_NAME).exists() and not overwrite:
-        raise FileExistsError(f"{out_dir / WEIGHTS_NAME} exists; pass overwrite=True to replace it.")
+        raise FileExistsError(f"{out_dir / WEIGHTS_NAME} exists; pass overwrite=True (command line: "
+                              "--overwrite) to replace it.")
     ckpt = load_lightning_checkpoint(ckpt_path)
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         found = list(ckpt)[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
@@ -368,11 +399,19 @@ def convert_dpose_checkpoint(
     source = {"file": ckpt_path.name, "sha256": _sha256(ckpt_path), "epoch": ckpt.get("epoch"),
               "global_step": ckpt.get("global_step"),
               "pytorch_lightning_version": ckpt.get("pytorch-lightning_version")}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_config({**cfg, "model_type": "dpose", "hpskit_version": __version__}, out_dir / CONFIG_NAME)
-    save_weights(converted, out_dir / WEIGHTS_NAME, metadata={
-        "model_type": "dpose", "converted_from": ckpt_path.name, "source_sha256": source["sha256"]})
-    write_model_card(out_dir, _card(source), model_type="dpose", cls_name="DPoSE")
+    # Everything is written and verified in a staging folder next to out_dir, then renamed in (config last):
+    # a failed conversion or verification leaves out_dir exactly as it was, with no orphan files.
+    weights_id = new_weights_id()
+    with staging_folder(out_dir) as stage:
+        save_weights(converted, stage / WEIGHTS_NAME, metadata={
+            "model_type": "dpose", "converted_from": ckpt_path.name, "source_sha256": source["sha256"],
+            "weights_id": weights_id})
+        write_config({**cfg, "model_type": "dpose", "hpskit_version": __version__, "weights_id": weights_id},
+                     stage / CONFIG_NAME)
+        write_model_card(stage, _card(source), model_type="dpose", cls_name="DPoSE", repo=str(out_dir))
+        if verify is not None:
+            verify(stage)
+        publish_files(stage, out_dir, [WEIGHTS_NAME, CARD_NAME, CONFIG_NAME])
     report = ConversionReport(out_dir, len(converted), sum(t.numel() for t in converted.values()), dropped,
                               cfg, source)
     logger.info("converted %s: kept %d tensors (%d values), dropped %d keys", ckpt_path, report.kept,
@@ -380,15 +419,15 @@ def convert_dpose_checkpoint(
     return report
 
 
-def _verify_with_dpose(out_dir: Path) -> None:
-    """Strict-load the written folder into hpskit's DPoSE (when that class is available)."""
-    try:
-        from hpskit.models import DPoSE
-    except ImportError as exc:
-        logger.warning("not verified against hpskit.models.DPoSE (unavailable: %s)", exc)
-        return
-    DPoSE.from_pretrained(out_dir, body_model="none")  # the weights do not depend on the body model
-    logger.info("verified: DPoSE.from_pretrained(%s) loads strictly", out_dir)
+def verify_with_dpose(folder: str | os.PathLike) -> None:
+    """Strict-load ``folder`` into hpskit's DPoSE without a body model (the weights do not depend on one).
+
+    Raises:
+        WeightsMismatchError: If any key is missing, unexpected or mis-shaped.
+    """
+    from hpskit.models import DPoSE
+
+    DPoSE.from_pretrained(folder, body_model="none")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -401,14 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-verify", action="store_true", help="skip the strict load into hpskit's DPoSE")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    report = convert_dpose_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite)
-    if not args.no_verify:
-        try:
-            _verify_with_dpose(args.out_dir)
-        except (HPSKitError, RuntimeError):
-            for name in (CONFIG_NAME, WEIGHTS_NAME):  # do not leave a folder that does not load
-                (args.out_dir / name).unlink(missing_ok=True)
-            raise
+    report = convert_dpose_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite,
+                                      verify=None if args.no_verify else verify_with_dpose)
     logger.info("wrote %s: %d tensors kept, %d keys dropped (%s)", report.out_dir, report.kept,
                 report.num_dropped, ", ".join(f"{r}: {len(k)}" for r, k in report.dropped.items()))
     return 0

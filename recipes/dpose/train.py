@@ -52,6 +52,7 @@ from hpskit.engine import (  # noqa: E402
     barrier,
     broadcast_buffers,
     capture_rng_state,
+    check_resume_config,
     cleanup_distributed,
     clip_grad_norm_per_group_,
     config_to_yaml,
@@ -104,6 +105,13 @@ class DPoSETrainRecipe:
         torch.manual_seed(rt.seed)  # same initial weights on every rank (DDP also broadcasts them)
         np.random.seed(rt.seed + self.dist.rank)
         random.seed(rt.seed + self.dist.rank)
+        self.ckpt = CheckpointManager(self.out_dir / "checkpoints", cfg.checkpoint.keep_last)
+        resume_from, state = self._resume_state()
+        if state is not None and state.get("config"):  # before anything in the run folder is rewritten
+            changed = check_resume_config(state["config"], cfg, source=str(resume_from))
+            if changed and self.main:
+                logger.info("resuming with changed settings: %s",
+                            ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()))
         if self.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.out_dir / "config.yaml")
@@ -132,7 +140,6 @@ class DPoSETrainRecipe:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
         self.guard = NonFiniteGuard(rt.max_bad_steps)
-        self.ckpt = CheckpointManager(self.out_dir / "checkpoints", cfg.checkpoint.keep_last)
 
         self.model = self.net
         if self.dist.world_size > 1:
@@ -158,12 +165,11 @@ class DPoSETrainRecipe:
         if self.main and cfg.data.source == "synthetic":
             self.heldout = heldout_batches(cfg.data, self.body, cfg.log.eval_samples, cfg.log.eval_batch_size,
                                            self.device)
-        resume_from = self._resume_path()
-        state = CheckpointManager.load(resume_from, map_location="cpu") if resume_from is not None else None
         self.tracker = RunLogger(self.out_dir, enabled=self.main, tensorboard=cfg.log.tensorboard,
                                  purge_step=None if state is None else int(state["step"]) + 1)
         if state is not None:
             self._load_checkpoint(state, resume_from)
+        self.tracker.truncate_after(self.step)  # also without a checkpoint: each step is logged once
         if self.main:
             logger.info("D-PoSE: %s parameters, %d process(es) on %s, global batch %d",
                         f"{self.net.num_parameters():,}", self.dist.world_size, self.device,
@@ -199,13 +205,14 @@ class DPoSETrainRecipe:
         return 1.0
 
     # ------------------------------------------------------------------ checkpoints
-    def _resume_path(self) -> Path | None:
+    def _resume_state(self) -> tuple[Path | None, dict | None]:
+        """The checkpoint to resume from and its state (``auto``: the newest readable one)."""
         r = self.cfg.checkpoint.resume
         if r == "never":
-            return None
+            return None, None
         if r == "auto":
-            return self.ckpt.latest()
-        return Path(r)
+            return self.ckpt.load_latest(map_location="cpu")
+        return Path(r), CheckpointManager.load(r, map_location="cpu")
 
     def save_checkpoint(self) -> None:
         """Gather every rank's data position and RNG state; rank 0 writes the checkpoint."""
@@ -236,7 +243,6 @@ class DPoSETrainRecipe:
                            "rank 0's position", len(ranks), self.dist.world_size)
         self.stream.load_state_dict(mine["data"])
         self._rng_to_restore = mine["rng"]
-        self.tracker.truncate_after(self.step)
         if self.main:
             logger.info("resumed from %s at step %d", path, self.step)
 

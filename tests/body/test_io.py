@@ -287,3 +287,12 @@ def test_h36m_regressor_fortran(tmp_path):
     np.save(path, np.array({"a": 1}, dtype=object), allow_pickle=True)
     with pytest.raises(CorruptFileError, match="numeric"):
         load_h36m_regressor(path)
+
+
+def test_nan_in_an_smpl_file_is_refused(tmp_path, fx):
+    arrays = fx.smpl_arrays()
+    w = arrays["weights"].copy()
+    w[0, 0] = np.inf
+    arrays["weights"] = w
+    with pytest.raises(CorruptFileError, match=r"NaN or infinite.*'weights' \(1 of"):
+        load_smpl_model(fx.write_pkl(tmp_path / "SMPL_NEUTRAL.pkl", arrays))

@@ -12,7 +12,7 @@ import smplx
 import torch
 from smplx.lbs import lbs
 
-from hpskit.body import SMPLXBody, vertex_parts_from_weights
+from hpskit.body import SMPLXBody, load_smplx_npz, vertex_parts_from_weights
 from hpskit.core import CorruptFileError, MissingFileError, ShapeError
 from hpskit.geometry import axis_angle_to_rotmat
 
@@ -228,3 +228,29 @@ def test_mean_hands_are_smplx_default_relaxed_hands(body, smplx_file):
     torch.testing.assert_close(out.vertices, ref.vertices, atol=1e-5, rtol=1e-4)
     flat = body.forward_pose(R, betas)
     assert (flat.vertices - ref.vertices).abs().max() > 1e-3  # the relaxed hands are not the flat ones
+
+
+def test_nan_in_the_model_file_is_refused(tmp_path, fx):
+    """Issue 16, item 6: a v_template with NaN is refused when loaded, naming the key and the count."""
+    arrays = fx.smplx_arrays()
+    v = arrays["v_template"].copy()
+    v[[5, 17], 1] = np.nan
+    arrays["v_template"] = v
+    path = fx.write_npz(tmp_path / "smplx" / "SMPLX_NEUTRAL.npz", arrays)
+    with pytest.raises(CorruptFileError, match=r"NaN or infinite.*'v_template' \(2 of 31,425 values\)"):
+        SMPLXBody(path)
+    with pytest.raises(CorruptFileError, match=r"'v_template' \(2 of"):
+        load_smplx_npz(path)
+
+
+def test_empty_body_models_folder_says_where_it_looked(monkeypatch, smplx_file, tmp_path, caplog):
+    """Weak spot: $HPSKIT_BODY_MODELS names a folder without SMPL-X: the stand-in, and a message saying so."""
+    fake = types.ModuleType("hpskit.body.standin")
+    fake.standin_path = lambda: smplx_file
+    monkeypatch.setitem(sys.modules, "hpskit.body.standin", fake)
+    monkeypatch.setenv("HPSKIT_BODY_MODELS", str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="hpskit.body.smplx_layer"):
+        assert SMPLXBody().is_standin
+    assert f"$HPSKIT_BODY_MODELS={tmp_path} has no SMPL-X file" in caplog.text
+    assert str(tmp_path / "smplx" / "SMPLX_NEUTRAL.npz") in caplog.text
+    assert "No SMPL-X model file is configured" not in caplog.text

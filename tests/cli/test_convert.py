@@ -67,3 +67,58 @@ def test_convert_missing_checkpoint(tmp_path, capsys):
     assert main(["convert", str(absent), str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "checkpoint CKPT not found" in err and str(absent) in err
+
+
+def test_failed_overwrite_keeps_the_good_weights(ckpt, tmp_path, capsys):
+    """Issue 16, item 1: a conversion failing verification with --overwrite leaves the old folder intact."""
+    path, _ = ckpt
+    out = tmp_path / "out"
+    assert main(["convert", str(path), str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    sd = torch.load(path, weights_only=True)
+    key = next(k for k in sd["state_dict"] if k.startswith("model.depth_decoder.") and k.endswith(".weight"))
+    sd["state_dict"][key] = torch.zeros(3, 3)  # a wrong-shape tensor: converts, then fails the strict load
+    bad = tmp_path / "bad.ckpt"
+    torch.save(sd, bad)
+    capsys.readouterr()
+    assert main(["convert", str(bad), str(out), "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "shape mismatch" in err and key.removeprefix("model.") in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the good weights survive, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ckpt", "out"]  # no staging folder left
+    DPoSE.from_pretrained(out, body_model="none")
+
+
+def test_failed_conversion_leaves_no_orphan_files(ckpt, tmp_path, capsys):
+    path, _ = ckpt
+    sd = torch.load(path, weights_only=True)
+    key = next(k for k in sd["state_dict"] if k.startswith("model.depth_decoder.") and k.endswith(".weight"))
+    sd["state_dict"][key] = torch.zeros(3, 3)
+    bad = tmp_path / "bad.ckpt"
+    torch.save(sd, bad)
+    assert main(["convert", str(bad), str(tmp_path / "new")]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ckpt"]  # no README.md, no folder
+
+
+def test_refusal_names_the_command_line_flag(ckpt, tmp_path, capsys):
+    path, _ = ckpt
+    assert main(["convert", str(path), str(tmp_path), "--no-verify"]) == 0
+    assert main(["convert", str(path), str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "overwrite=True" not in err
+
+
+@pytest.mark.parametrize("content", ["truncated", "text"])
+def test_unreadable_checkpoint_is_one_line(ckpt, tmp_path, capsys, content):
+    """Issue 16, item 8: a truncated .ckpt or a text file named .ckpt → one line naming the file."""
+    path, _ = ckpt
+    bad = tmp_path / "broken.ckpt"
+    if content == "truncated":
+        bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        bad.write_text("epoch=3 step=151000\nthis is not a checkpoint\n")
+    assert main(["convert", str(bad), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert str(bad) in err and "is not a readable PyTorch checkpoint" in err
+    assert not (tmp_path / "out").exists()

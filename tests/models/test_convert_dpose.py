@@ -24,6 +24,7 @@ from safetensors import safe_open
 
 import hpskit
 from hpskit.core import ConfigError, CorruptFileError, WeightsMismatchError
+from hpskit.hub import read_weights_metadata
 from hpskit.models.convert_dpose import (
     DPOSE_CONVERTED_CONFIG,
     DROPPED_KEYS,
@@ -259,7 +260,8 @@ def test_licensed_arrays_are_not_written(official):
 def test_config_card_and_report(official):
     cfg = json.loads((official.root / "out" / "config.json").read_text())
     assert cfg.pop("model_type") == "dpose" and cfg.pop("hpskit_version") == hpskit.__version__
-    # the authors' weights ask for the authors' crop (predict and the evaluation use it by default)
+    weights_id = cfg.pop("weights_id")  # the same id is in the weights' header (one save, not two mixed)
+    assert read_weights_metadata(official.root / "out" / "model.safetensors")["weights_id"] == weights_id
     assert cfg == {**DPOSE_CONVERTED_CONFIG, "crop_mode": "authors"} == official.report.config
     card = (official.root / "out" / "README.md").read_text()
     assert "library_name: hpskit" in card and "smpl-x.is.tue.mpg.de" in card and "global_step=151000" in card

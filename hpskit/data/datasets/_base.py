@@ -142,6 +142,11 @@ class RealDataset(torch.utils.data.Dataset):
         skipped: Counter of records left out, by reason (bad values at construction; bad files at load
             time in *this* process; DataLoader workers keep their own counts).
         num_records: Records in the files before any was left out.
+        skip_unreadable: When True, a record whose image, depth EXR or mask cannot be read (a
+            :class:`~hpskit.core.CorruptFileError` at load time) is skipped and counted under
+            ``skipped["unreadable file"]``, with a warning naming the first such file; the next record is
+            returned. Off by default: a long training run may turn it on, an evaluation should not (a silently
+            smaller benchmark is worse than an error). A missing file is always an error.
     """
 
     name = "dataset"
@@ -157,6 +162,7 @@ class RealDataset(torch.utils.data.Dataset):
         self.num_records = 0
         self._rows = np.zeros(0, np.int64)
         self._warned: set[str] = set()
+        self.skip_unreadable = False
 
     # ------------------------------------------------------------------ records
     def _set_records(self, num_records: int, valid: np.ndarray, reasons: Counter) -> None:
@@ -206,6 +212,15 @@ class RealDataset(torch.utils.data.Dataset):
             try:
                 frame = self._load_frame(int(self._rows[j]))
                 return self._build(frame, j)
+            except CorruptFileError as e:
+                if not self.skip_unreadable:
+                    raise
+                last = f"unreadable file ({e})"
+                self.skipped["unreadable file"] += 1
+                if "unreadable file" not in self._warned:
+                    self._warned.add("unreadable file")
+                    logger.warning("%s: skipping record %d: %s; using the next one (skip_unreadable=True; "
+                                   "see .skipped for counts).", self.name, j, e)
             except SkipRecord as e:
                 last = e.reason
                 self.skipped[e.reason] += 1

@@ -8,6 +8,8 @@ Foundation's bindings, the same library the D-PoSE authors read them with). It i
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +111,7 @@ def load_npz(path: Path, dataset: str, required: tuple[str, ...], what: str = "l
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise CorruptFileError(
             f"{dataset}: cannot read {what} '{path}' ({type(e).__name__}: {e}). String arrays must be "
             "unicode/bytes dtype (not object); otherwise the file is truncated: download it again."

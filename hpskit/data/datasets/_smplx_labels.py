@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from hpskit.body import SMPLXBody, load_part_segm_json, vertex_parts_from_weights
-from hpskit.core import ConfigError
+from hpskit.core import ConfigError, CorruptFileError
 from hpskit.geometry import axis_angle_to_rotmat
 from hpskit.render import render_part_labels
 
@@ -139,6 +139,15 @@ class SMPLXLabelDataset(RealDataset):
         for fi, path in enumerate(files):
             data = load_npz(path, self.name, LABEL_KEYS + tuple(extra_keys))
             n = len(data["imgname"])
+            short = {k: len(data[k]) if getattr(data[k], "ndim", 0) >= 1 else "a scalar"
+                     for k in LABEL_KEYS + tuple(extra_keys) if getattr(data[k], "ndim", 0) < 1
+                     or len(data[k]) != n}
+            if short:
+                raise CorruptFileError(
+                    f"{self.name}: label file '{path}' has {n} rows in 'imgname' but "
+                    + ", ".join(f"'{k}' has {v}" for k, v in short.items())
+                    + "; every label array holds one row per person. The file is damaged or was written "
+                    "by another tool: download it again.")
             keep = int(n * crop_percent)
             d = {k: v[:keep] for k, v in data.items() if getattr(v, "ndim", 0) >= 1 and len(v) == n}
             cols["imgname"].append(_as_str(d["imgname"]))

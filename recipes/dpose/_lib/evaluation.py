@@ -25,6 +25,7 @@ from hpskit.body import (
     resolve_smplx_path,
     smplx_to_smpl_vertices,
 )
+from hpskit.core import MissingFileError
 from hpskit.data import EMDB, CropConfig, EMDBNpz, ThreeDPW, ThreeDPWNpz, collate_samples
 from hpskit.metrics import PROTOCOLS, MetricAccumulator, smpl_mesh_errors, to_mm
 from hpskit.models import DPoSE
@@ -63,6 +64,8 @@ class EvalConfig:
         progress: Show a progress bar.
         samples: Held-out synthetic samples (``dataset="synthetic"``).
         synthetic: Data settings of the held-out synthetic split (``res`` is taken from ``res``).
+        expected_samples: Samples the protocol scores (3DPW/EMDB). When set, a dataset that yields another
+            number (e.g. a deleted sequence file) is an error instead of a silently smaller benchmark.
     """
 
     model: str = ""
@@ -82,6 +85,7 @@ class EvalConfig:
     progress: bool = True
     samples: int = 1024
     synthetic: DataConfig = field(default_factory=DataConfig)
+    expected_samples: int | None = None
 
     def validate(self) -> list[str]:
         p = []
@@ -172,6 +176,7 @@ def evaluate_smpl_dataset(cfg: EvalConfig, device: torch.device, progress=None) 
     M = load_smplx2smpl(cfg.body_models).to(device)
     net = load_network(cfg.model, body_model=str(smplx_file)).to(device)
     ds = build_smpl_dataset(cfg, crop_mode=getattr(net.config, "crop_mode", "exact"))  # as the weights want
+    check_sample_count(ds, cfg.expected_samples)
     genders = sorted({"male", "female", "neutral"} if cfg.protocol == "smpl24_hips" else {"male", "female"})
     smpl = {g: SMPLBody(cfg.body_models, gender=g).to(device) for g in genders}
     if cfg.protocol == "dpose_h36m14":
@@ -201,7 +206,29 @@ def evaluate_smpl_dataset(cfg: EvalConfig, device: torch.device, progress=None) 
     if len(acc) != len(ds):
         raise RuntimeError(f"evaluation scored {len(acc)} of {len(ds)} samples")  # pragma: no cover
     return {"dataset": cfg.dataset, "protocol": cfg.protocol, "model": str(cfg.model), "unit": "mm",
+            "expected_samples": cfg.expected_samples, "records": int(getattr(ds, "num_records", len(ds))),
             **acc.summary()}
+
+
+def check_sample_count(ds, expected: int | None) -> None:
+    """Log how many samples will be scored out of how many the protocol expects; refuse a mismatch.
+
+    Raises:
+        MissingFileError: If ``expected`` is set and the dataset yields another number of samples.
+    """
+    n = len(ds)
+    left_out = ", ".join(f"{k}: {v}" for k, v in sorted(getattr(ds, "skipped", {}).items())) or "none"
+    seqs = f", {len(ds.sequences)} sequence files" if hasattr(ds, "sequences") else ""
+    if expected is None:
+        logger.info("%s: scoring %d samples (%d records%s; left out: %s); set expected_samples to check the "
+                    "protocol's count", ds.name, n, getattr(ds, "num_records", n), seqs, left_out)
+        return
+    if n != expected:
+        raise MissingFileError(f"{ds.name}: the protocol expects {expected} samples but the dataset yields "
+                               f"{n} ({getattr(ds, 'num_records', n)} records{seqs}; left out: "
+                               f"{left_out}). A sequence or label file is missing or damaged; evaluation "
+                               "refused rather than scoring a smaller benchmark.")
+    logger.info("%s: scoring %d of the %d samples the protocol expects", ds.name, n, expected)
 
 
 def evaluate_synthetic(cfg: EvalConfig, device: torch.device, progress=None) -> dict:
