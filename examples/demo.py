@@ -5,7 +5,8 @@
     python examples/demo.py --out demo_out --random-weights      # a random-weight HRNet-W48 (pipeline only)
 
 Runs offline with no licence-gated file. The model is the one that ships inside hpskit
-(``dpose_hrnet_w18.synthetic``: trained on hpskit's synthetic humans, a synthetic-domain model). The people
+(``dpose_efficientnet_lite0.synthetic``: trained on hpskit's synthetic humans, a synthetic-domain model).
+The people
 are the licence-free stand-in body drawn as the training data draws them (``hpskit.data.synthetic.
 render_people``) over a procedural floor at a known camera, with boxes from the renders (standing in for a
 person detector), so every prediction is scored against the known truth. Writes to --out:
@@ -42,7 +43,7 @@ from hpskit.models import DPoSE, DPoSEConfig, list_pretrained
 from hpskit.render import overlay, rasterize, shade_lambert
 
 PERSON_COLORS = [(0.85, 0.35, 0.3), (0.3, 0.55, 0.85), (0.4, 0.75, 0.4), (0.85, 0.7, 0.3), (0.7, 0.4, 0.8)]
-DEFAULT_WEIGHTS = "dpose_hrnet_w18.synthetic"
+DEFAULT_WEIGHTS = "dpose_efficientnet_lite0.synthetic"
 
 
 def person_errors(pred, gt_joints: torch.Tensor, gt_verts: torch.Tensor, gt_transl: torch.Tensor

@@ -2,17 +2,17 @@
 
 A built-in weight set is a ``save_pretrained`` folder inside the package, ``hpskit/models/weights/<name>/``
 (``config.json``, ``model.safetensors`` in float16, ``README.md`` model card). Its name is
-``<registered model>.<tag>``, e.g. ``dpose_hrnet_w18.synthetic``; the same name works everywhere:
+``<registered model>.<tag>``, e.g. ``dpose_efficientnet_lite0.synthetic``; the same name works everywhere:
 
 ```python
 from hpskit.models import DPoSE, create_model
 
-model = DPoSE.from_pretrained("dpose_hrnet_w18.synthetic")            # eval mode, float32
-model = create_model("dpose_hrnet_w18.synthetic", pretrained=True)     # the same weights
+model = DPoSE.from_pretrained("dpose_efficientnet_lite0.synthetic")            # eval mode, float32
+model = create_model("dpose_efficientnet_lite0.synthetic", pretrained=True)     # the same weights
 ```
 
-and ``hpskit predict --weights dpose_hrnet_w18.synthetic``. A tag hpskit does not know is an error that lists
-the known ones (never random weights in silence). Nothing is downloaded: the files come with the install.
+and ``hpskit predict --weights dpose_efficientnet_lite0.synthetic``. A tag hpskit does not know is an error
+that lists the known ones (never random weights in silence). Nothing is downloaded: the files come with the install.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class BuiltinWeights:
 #: Every built-in weight set, by ``<model>.<tag>`` name.
 BUILTIN_WEIGHTS: dict[str, BuiltinWeights] = {
     w.name: w for w in (
-        BuiltinWeights("dpose_hrnet_w18", "synthetic",
+        BuiltinWeights("dpose_efficientnet_lite0", "synthetic",
                        "compact D-PoSE trained on hpskit's synthetic humans (stand-in body); synthetic "
                        "domain only, not a model for real photographs"),
     )
@@ -66,7 +66,7 @@ def split_model_name(name: str) -> tuple[str, str | None]:
     """``"dpose_hrnet_w18.synthetic"`` → ``("dpose_hrnet_w18", "synthetic")``; no dot → tag ``None``.
 
     Example:
-        >>> split_model_name("dpose_hrnet_w18.synthetic"), split_model_name("dpose_hrnet_w48")
+        >>> split_model_name("dpose_efficientnet_lite0.synthetic"), split_model_name("dpose_hrnet_w48")
         (('dpose_hrnet_w18', 'synthetic'), ('dpose_hrnet_w48', None))
     """
     model, _, tag = str(name).partition(".")
@@ -77,8 +77,8 @@ def list_pretrained(model: str | None = None) -> list[str]:
     """Names of the built-in weight sets (of one model if given), sorted.
 
     Example:
-        >>> list_pretrained("dpose_hrnet_w18")
-        ['dpose_hrnet_w18.synthetic']
+        >>> list_pretrained("dpose_efficientnet_lite0")
+        ['dpose_efficientnet_lite0.synthetic']
     """
     return sorted(n for n, w in BUILTIN_WEIGHTS.items() if model is None or w.model == model)
 
