@@ -14,6 +14,7 @@ __all__ = [
     "WeightsMismatchError",
     "ConfigError",
     "UnknownNameError",
+    "NoPersonError",
 ]
 
 
@@ -56,3 +57,7 @@ class UnknownNameError(HPSKitError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else ""
+
+
+class NoPersonError(HPSKitError, ValueError):
+    """A person detector found nobody where people were needed (e.g. ``predict`` without boxes)."""

@@ -11,19 +11,24 @@ from .base import (
     Detector,
     check_images,
     create_detector,
+    find_people,
     list_detectors,
     register_detector,
 )
 from .blazepose import BLAZEPOSE_KEYPOINTS, BlazePoseDetector
+from .torchvision_backend import COCO_KEYPOINTS, TorchvisionDetector
 
 __all__ = [
     "BLAZEPOSE_KEYPOINTS",
+    "COCO_KEYPOINTS",
     "DETECTORS",
     "BlazePoseDetector",
     "Detections",
     "Detector",
+    "TorchvisionDetector",
     "check_images",
     "create_detector",
+    "find_people",
     "list_detectors",
     "register_detector",
 ]

@@ -15,6 +15,9 @@ Example:
     ...         return Detections(np.array([[W / 4, H / 4, 3 * W / 4, 3 * H / 4]]), np.array([1.0]))
     >>> create_detector("center_box")([np.zeros((8, 8, 3), np.uint8)])[0].boxes
     array([[2., 2., 6., 6.]], dtype=float32)
+
+Boxes and keypoints follow hpskit's pixel convention (``docs/conventions.md``): pixel centres at
+integer coordinates, so an image of width W spans ``x ∈ [-0.5, W - 0.5]``.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import ShapeError
+from ..core.errors import NoPersonError, ShapeError
 from ..core.registry import Registry
 
 __all__ = ["Detections", "Detector", "DETECTORS", "register_detector", "create_detector", "list_detectors",
-           "check_images"]
+           "check_images", "find_people"]
 
 DETECTORS = Registry("detector")
 
@@ -38,8 +41,9 @@ class Detections:
     """The people found in one image, best score first.
 
     Attributes:
-        boxes: (N, 4) float32 person boxes (x0, y0, x1, y1) in pixels of the image (continuous
-            coordinates: pixel ``i`` covers ``[i, i + 1)``), clipped to the image.
+        boxes: (N, 4) float32 person boxes (x0, y0, x1, y1) in pixels of the image, hpskit's convention
+            (pixel centres at integer coordinates: an image of width W spans ``[-0.5, W - 0.5]``),
+            clipped to the image.
         scores: (N,) float32 confidences in [0, 1].
         keypoints: optional (N, K, 3) float32 2-D keypoints (x, y, confidence) in the same pixels; a
             keypoint may lie outside the image (predicted, not seen).
@@ -170,8 +174,8 @@ class Detector:
             if self.max_people is not None:
                 order = order[: self.max_people]
             det = det.select(order)
-            det.boxes[:, [0, 2]] = det.boxes[:, [0, 2]].clip(0, W)
-            det.boxes[:, [1, 3]] = det.boxes[:, [1, 3]].clip(0, H)
+            det.boxes[:, [0, 2]] = det.boxes[:, [0, 2]].clip(-0.5, W - 0.5)
+            det.boxes[:, [1, 3]] = det.boxes[:, [1, 3]].clip(-0.5, H - 0.5)
             keep = (det.boxes[:, 2] - det.boxes[:, 0] >= 1) & (det.boxes[:, 3] - det.boxes[:, 1] >= 1)
             out.append(det.select(keep))
         return out
@@ -200,3 +204,50 @@ def create_detector(name: str = "blazepose", **kwargs) -> Detector:
 def list_detectors() -> list[str]:
     """The registered detector names."""
     return DETECTORS.names()
+
+
+def _to_uint8_hwc(img) -> np.ndarray:
+    """A (3, H, W) uint8 / float [0, 1] tensor or an (H, W, 3) uint8 array → (H, W, 3) uint8 numpy."""
+    if isinstance(img, np.ndarray):
+        return img
+    import torch
+
+    t = img.detach()
+    if t.is_floating_point():
+        t = (t.float() * 255).round().clamp(0, 255)
+    return t.to("cpu", torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+def find_people(images, detector: Detector | str | None = None, device=None) -> list[np.ndarray]:
+    """Person boxes for each image, from a detector: what ``predict`` uses when given no boxes.
+
+    Args:
+        images: (3, H, W) tensors (uint8, or float in [0, 1]) and/or (H, W, 3) uint8 arrays.
+        detector: A :class:`Detector`, a registered name, or ``None`` for the built-in ``"blazepose"``.
+        device: Device for a detector built here (default CPU).
+
+    Returns:
+        One (n_i, 4) float32 array of boxes (x0, y0, x1, y1) per image, best score first; an image
+        where nobody was found gets a (0, 4) array and a logged warning.
+
+    Raises:
+        NoPersonError: When nobody was found in any image (the message says how to give boxes).
+    """
+    import logging
+
+    if detector is None or isinstance(detector, str):
+        kwargs = {} if device is None else {"device": device}
+        detector = create_detector(detector or "blazepose", **kwargs)
+    arrays = [_to_uint8_hwc(im) for im in images]
+    found = detector(arrays)
+    log = logging.getLogger("hpskit.detect")
+    for i, det in enumerate(found):
+        if len(det) == 0 and len(found) > 1:
+            log.warning("%s found no person in image %d of %d", type(detector).__name__, i, len(found))
+    if sum(len(d) for d in found) == 0:
+        what = "the image" if len(found) == 1 else f"any of the {len(found)} images"
+        raise NoPersonError(
+            f"{type(detector).__name__} found no person in {what}. It finds people whose face and body "
+            "it can see, down to ~2 % of the image's long side; give person boxes (x0, y0, x1, y1) "
+            "explicitly, or another detector (hpskit.detect.create_detector).")
+    return [d.boxes for d in found]

@@ -143,6 +143,27 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, extra: np.ndarray, iou: 
             np.stack(out_e).astype(np.float32))
 
 
+def _same_person(a: np.ndarray, b: np.ndarray, tol: float = 0.15) -> bool:
+    """Whether two (33, 3) landmark sets describe one person: the median landmark distance is below
+    ``tol`` of the larger set's size (a box-IoU test would also merge two people standing close)."""
+    size = max(np.ptp(a[:, :2], axis=0).max(), np.ptp(b[:, :2], axis=0).max(), 1e-6)
+    return float(np.median(np.linalg.norm(a[:, :2] - b[:, :2], axis=1))) < tol * size
+
+
+def _rois(kps: np.ndarray) -> np.ndarray:
+    """(M, 4, 2) detector keypoints → (M, 4) rotated square body ROIs (cx, cy, side, angle).
+
+    MediaPipe's ``pose_detection_to_roi``: centred on the hip centre, side 2 · |hip → above-head
+    point| · 1.25, rotated (radians, clockwise in the image) so that the body axis points up in the crop.
+    """
+    c, top = kps[:, 0], kps[:, 1]
+    d = top - c
+    side = 2.0 * np.linalg.norm(d, axis=1) * 1.25
+    angle = np.pi / 2 - np.arctan2(-d[:, 1], d[:, 0])
+    angle = angle - 2 * np.pi * np.floor((angle + np.pi) / (2 * np.pi))
+    return np.concatenate([c, side[:, None], angle[:, None]], axis=1).astype(np.float32)
+
+
 def _square_windows(H: int, W: int, tiles: int) -> list[tuple[float, float, float]]:
     """Square windows (x0, y0, side) in pixels: the whole image letterboxed, then a tiles × tiles grid."""
     side = float(max(H, W))
@@ -244,16 +265,6 @@ class BlazePoseDetector(Detector):
             boxes, scores, kps = weighted_nms(boxes, scores, kps, self.nms_iou)
         return boxes, kps, scores
 
-    @staticmethod
-    def _rois(kps: np.ndarray) -> np.ndarray:
-        """(M, 4, 2) detector keypoints → (M, 4) rotated square body ROIs (cx, cy, side, angle)."""
-        c, top = kps[:, 0], kps[:, 1]
-        d = top - c
-        side = 2.0 * np.linalg.norm(d, axis=1) * 1.25
-        angle = np.pi / 2 - np.arctan2(-d[:, 1], d[:, 0])
-        angle = angle - 2 * np.pi * np.floor((angle + np.pi) / (2 * np.pi))
-        return np.concatenate([c, side[:, None], angle[:, None]], axis=1).astype(np.float32)
-
     # -- stage 2: landmarks --------------------------------------------------------------------
     def _landmarks(self, img: torch.Tensor, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (M, 33, 3) (x, y in pixels, visibility) and pose-present flags (M,)."""
@@ -290,10 +301,10 @@ class BlazePoseDetector(Detector):
         _, kps, scores = self._candidates(img)
         if len(scores) == 0:
             return Detections.empty(33 if self.refine else None, BLAZEPOSE_KEYPOINTS if self.refine else ())
-        rois = self._rois(kps)
+        rois = _rois(kps)
         if not self.refine:
             half = rois[:, 2:3] / 2
-            boxes = np.concatenate([rois[:, :2] - half, rois[:, :2] + half], axis=1)
+            boxes = np.concatenate([rois[:, :2] - half, rois[:, :2] + half], axis=1) - 0.5
             return Detections(boxes, scores)
         keypoints, flag = self._landmarks(img, rois)
         keep = flag >= self.presence_threshold
@@ -301,11 +312,14 @@ class BlazePoseDetector(Detector):
         boxes = self._box_from_keypoints(keypoints)
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, W)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, H)
-        # the same person found twice (e.g. by two tiles, face boxes apart): keep the better one
+        # internal coordinates: pixel i covers [i, i + 1); hpskit's: pixel centres at integers
+        boxes -= 0.5
+        keypoints[..., :2] -= 0.5
+        # the same person found twice (by two windows, face boxes apart): same landmarks, keep the best
         order = np.argsort(-scores, kind="stable")
         chosen: list[int] = []
         for i in order:
-            if not chosen or box_iou(boxes[i:i + 1], boxes[chosen]).max() <= 0.6:
+            if not any(_same_person(keypoints[i], keypoints[j]) for j in chosen):
                 chosen.append(int(i))
         chosen_idx = np.asarray(chosen, dtype=np.int64)
         return Detections(boxes[chosen_idx], scores[chosen_idx], keypoints[chosen_idx], BLAZEPOSE_KEYPOINTS)

@@ -234,8 +234,9 @@ class DPoSE(nn.Module, HubMixin):
         check_finite(out.pose_rotmat, "pose_rotmat", "DPoSE.body")
         return self.body_model.forward_pose(out.pose_rotmat, out.betas, transl=transl)
 
-    def predict(self, images, boxes, K=None, **kwargs):
-        """Whole-image inference; see :func:`hpskit.models.predict.predict`."""
+    def predict(self, images, boxes=None, K=None, **kwargs):
+        """Whole-image inference; see :func:`hpskit.models.predict.predict` (no ``boxes``: the built-in
+        detector, or ``detector=``, finds the people)."""
         from .predict import predict
 
         return predict(self, images, boxes, K=K, **kwargs)

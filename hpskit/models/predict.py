@@ -301,13 +301,14 @@ def _run_chunk(model: nn.Module, imgs: list[Tensor], idx: Tensor, center: Tensor
 def predict(
     model: nn.Module,
     images: ImagesLike,
-    boxes: BoxesLike,
+    boxes: BoxesLike | None = None,
     K: Tensor | np.ndarray | None = None,
     box_rescale: float = 1.2,
     batch_size: int = 16,
     return_maps: bool = True,
     crop_size: int | None = None,
     antialias: bool = True,
+    detector=None,
 ) -> Prediction:
     """Estimate SMPL-X pose, shape and camera-frame meshes of the people in whole images.
 
@@ -323,7 +324,7 @@ def predict(
             convert first.)
         boxes: Person boxes (x0, y0, x1, y1) in image pixels: a (B, 4) tensor/array (one person per
             image), or a list with one (n_i, 4) entry per image (several or no people). For a single
-            image, (n, 4).
+            image, (n, 4). ``None``: ``detector`` finds the people (explicit boxes always win).
         K: Optional intrinsics, (B, 3, 3) one per image or (3, 3) shared; any principal point. Default per
             image: f = √(W² + H²), principal point (W/2, H/2) (the authors' test-time camera).
         box_rescale: The square crop's side is ``box_rescale · max(w, h)`` of the box (1.2 adds context
@@ -333,6 +334,8 @@ def predict(
         crop_size: Crop resolution; default ``model.input_size`` (224, what the model was trained at). Other
             multiples of 32 run but change the predictions (useful for quick tests).
         antialias: Blur before downsampling as ``skimage.transform.resize`` does (the authors' crop).
+        detector: Used only when ``boxes`` is ``None``: a :class:`hpskit.detect.Detector`, a registered
+            name, or ``None`` for the built-in offline ``"blazepose"`` (pass an instance to reuse it).
 
     Returns:
         A :class:`Prediction` over all N people, in the order of ``boxes``.
@@ -351,6 +354,7 @@ def predict(
         ShapeError: Wrong image dtype/shape/channels, float images outside [0, 1], NaN or infinite
             values, empty boxes (x1 ≤ x0), boxes entirely outside their image, a box/image count
             mismatch, a wrong ``K``, or no box at all.
+        NoPersonError: ``boxes`` is ``None`` and the detector found nobody in any image.
         ConfigError: A non-positive ``box_rescale`` or ``batch_size``.
     """
     if not box_rescale > 0 or int(batch_size) < 1:
@@ -361,6 +365,10 @@ def predict(
     res = int(crop_size or getattr(model, "input_size", 224))
     imgs, single = _as_images(images)
     sizes = [(int(im.shape[1]), int(im.shape[2])) for im in imgs]
+    if boxes is None:  # the one place where missing boxes are resolved: hpskit.detect finds the people
+        from hpskit.detect import find_people
+
+        boxes = find_people(imgs, detector)
     box_list = _as_boxes(boxes, sizes, single, device, dtype)
     K_img = _as_intrinsics(K, sizes, device, dtype)
     counts = torch.tensor([b.shape[0] for b in box_list], device=device)

@@ -38,7 +38,8 @@ def compose_scene(people: torch.Tensor, masks: torch.Tensor, heights: list[int],
     """Paste people (cropped to their mask box, scaled to ``heights`` px) left to right on a background.
 
     Returns:
-        image (H, W, 3) uint8 and the true boxes (n, 4) xyxy float32 in its pixels.
+        image (H, W, 3) uint8 and the true boxes (n, 4) xyxy float32: the pasted pixels' extent, pixel
+        centres at integer coordinates (hpskit's convention).
     """
     W, H = size
     g = torch.Generator().manual_seed(seed)
@@ -61,6 +62,7 @@ def compose_scene(people: torch.Tensor, masks: torch.Tensor, heights: list[int],
         region = canvas[:, cy:cy + h, cx:cx + w]
         canvas[:, cy:cy + h, cx:cx + w] = torch.where(mm, pp, region)
         yy, xx = torch.nonzero(mm, as_tuple=True)
-        boxes.append([cx + int(xx.min()), cy + int(yy.min()), cx + int(xx.max()) + 1, cy + int(yy.max()) + 1])
+        boxes.append([cx + int(xx.min()) - 0.5, cy + int(yy.min()) - 0.5, cx + int(xx.max()) + 0.5,
+                      cy + int(yy.max()) + 0.5])
     img = (canvas.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return img, np.asarray(boxes, np.float32)
