@@ -165,15 +165,19 @@ def _rois(kps: np.ndarray) -> np.ndarray:
 
 
 def _square_windows(H: int, W: int, tiles: int) -> list[tuple[float, float, float]]:
-    """Square windows (x0, y0, side) in pixels: the whole image letterboxed, then a tiles × tiles grid."""
+    """Square windows (x0, y0, side) in pixels: the whole image letterboxed, then (``tiles`` ≥ 2) square
+    tiles of side ``min(H, W, 1.5 · max(H, W) / tiles)`` covering the image with ≥ 25 % overlap (a
+    square image gets a tiles × tiles grid; a wide one a row of short-side squares)."""
     side = float(max(H, W))
     wins = [((W - side) / 2, (H - side) / 2, side)]
     if tiles >= 2:
-        t = side / tiles * 1.5  # 50 % overlap between neighbouring tiles
-        for iy in range(tiles):
-            for ix in range(tiles):
-                x0 = (W - t) * ix / (tiles - 1) if W > t else (W - t) / 2
-                y0 = (H - t) * iy / (tiles - 1) if H > t else (H - t) / 2
+        t = float(min(H, W, 1.5 * side / tiles))
+        nx = math.ceil(max(W - t, 0) / (0.75 * t)) + 1
+        ny = math.ceil(max(H - t, 0) / (0.75 * t)) + 1
+        for iy in range(ny):
+            for ix in range(nx):
+                x0 = (W - t) * ix / (nx - 1) if nx > 1 else (W - t) / 2
+                y0 = (H - t) * iy / (ny - 1) if ny > 1 else (H - t) / 2
                 wins.append((x0, y0, t))
     return wins
 

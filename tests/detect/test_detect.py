@@ -223,8 +223,8 @@ def test_blazepose_without_refinement_gives_loose_boxes(photos):
 # synthetic scenes with known boxes
 def test_blazepose_on_synthetic_scenes(blazepose):
     """Stand-in people (untextured-ish, coloured clothes, any yaw: some seen from behind), three per
-    1280 × 720 scene, 350–500 px tall. Measured here (12 people): 8 found at IoU ≥ 0.5, their mean IoU
-    0.84, no false hit. (A larger run, 36 people at res 256 or 320, found 28: recall 0.78.)"""
+    1280 × 720 scene, 350–500 px tall. Measured here (12 people): 11 found at IoU ≥ 0.5, their mean
+    IoU 0.83, no false hit. (A larger run, 36 people: 35 found, mean IoU 0.84, no false hit.)"""
     from _scenes import compose_scene, synthetic_people
 
     img, mask, _ = synthetic_people(12, seed=1, res=256)
@@ -238,7 +238,7 @@ def test_blazepose_on_synthetic_scenes(blazepose):
         extra += int((iou.max(0) < 0.5).sum()) if len(d) else 0
     ious = np.asarray(ious)
     recall = (ious >= 0.5).mean()
-    assert recall >= 0.6, ious.round(2)
+    assert recall >= 0.8, ious.round(2)
     assert ious[ious >= 0.5].mean() >= 0.8
     assert extra == 0
 
