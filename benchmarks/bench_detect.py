@@ -4,7 +4,8 @@
 
 Times ``detector([image])`` (the whole call: letterbox + tiles, detector passes, decoding, weighted
 NMS, the landmark model per candidate, boxes) on the public-domain astronaut photo upscaled to about
-one megapixel (1024 × 1024) and on a 1280 × 720 scene of three synthetic people, for ``tiles`` 0 and 2.
+one megapixel (1024 × 1024) and on a 1280 × 720 scene of three synthetic people, for ``tiles`` 0, 2
+and 3 (the default).
 Reports the median wall time over ``--repeats`` calls after a warm-up, the process CPU time per call,
 the load average (timings on a shared machine are only meaningful at a low load) and torch's threads.
 """
@@ -49,7 +50,7 @@ def main() -> None:
 
     results = []
     for name, img in _images().items():
-        for tiles in (0, 2):
+        for tiles in (0, 2, 3):
             det = BlazePoseDetector(tiles=tiles)
             found = det([img])[0]
             wall, cpu = [], []

@@ -218,6 +218,9 @@ class BlazePoseDetector(Detector):
         refine: Run the landmark model: tight body boxes, keypoints, and drop candidates whose
             "pose present" flag is below ``presence_threshold``. Without it, boxes are the detector's
             body-circle squares (loose) and there are no keypoints.
+        refine_steps: Landmark passes per person; each pass after the first crops the body region
+            that the previous pass's landmarks give (as MediaPipe does from frame to frame), which
+            corrects a poor first region (a body mostly outside the image, say).
         presence_threshold: Minimum pose-present flag of the landmark model.
         nms_iou: IoU above which two candidates are the same person (face boxes, then body boxes).
         box_margin: Fractional margin added around the keypoints' extent (the keypoints are joints,
@@ -232,14 +235,18 @@ class BlazePoseDetector(Detector):
         ((1, 4), (1, 33, 3))
     """
 
-    def __init__(self, score_threshold: float = 0.5, max_people: int | None = None, tiles: int = 2,
-                 refine: bool = True, presence_threshold: float = 0.5, nms_iou: float = 0.3,
+    def __init__(self, score_threshold: float = 0.5, max_people: int | None = None, tiles: int = 3,
+                 refine: bool = True, refine_steps: int = 2, presence_threshold: float = 0.5,
+                 nms_iou: float = 0.3,
                  box_margin: float = 0.05, device: str | torch.device = "cpu"):
         super().__init__(score_threshold, max_people)
         if int(tiles) < 0:
             raise ValueError(f"tiles must be >= 0, got {tiles}")
         self.tiles = int(tiles)
         self.refine = bool(refine)
+        if int(refine_steps) < 1:
+            raise ValueError(f"refine_steps must be >= 1, got {refine_steps}")
+        self.refine_steps = int(refine_steps)
         self.presence_threshold = float(presence_threshold)
         self.nms_iou = float(nms_iou)
         self.box_margin = float(box_margin)
@@ -264,17 +271,33 @@ class BlazePoseDetector(Detector):
             boxes.append(b * s + np.tile(offset, 2))
             kps.append(k * s + offset)
             scores.append(sc)
-        boxes, kps, scores = np.concatenate(boxes), np.concatenate(kps), np.concatenate(scores)
-        if len(wins) > 1:  # merge the windows' findings
-            boxes, scores, kps = weighted_nms(boxes, scores, kps, self.nms_iou)
-        return boxes, kps, scores
+        # across windows: a person already found in a larger window (more context: the whole image
+        # first) keeps that finding; tiles only add people found nowhere larger. (Averaging the
+        # windows' findings, as within a window, mixes in tiles that cut the person and skews the body.)
+        kept_b: list[np.ndarray] = []
+        kept_k: list[np.ndarray] = []
+        kept_s: list[float] = []
+        for w in sorted(range(len(wins)), key=lambda i: -wins[i][2]):
+            for j in np.argsort(-scores[w], kind="stable"):
+                b = boxes[w][j]
+                if kept_b and box_iou(b[None], np.stack(kept_b)).max() > self.nms_iou:
+                    continue
+                kept_b.append(b)
+                kept_k.append(kps[w][j])
+                kept_s.append(float(scores[w][j]))
+        if not kept_b:
+            return np.zeros((0, 4), np.float32), np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32)
+        return np.stack(kept_b), np.stack(kept_k), np.asarray(kept_s, np.float32)
 
     # -- stage 2: landmarks --------------------------------------------------------------------
     def _landmarks(self, img: torch.Tensor, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keypoints (M, 33, 3) (x, y in pixels, visibility) and pose-present flags (M,)."""
+        """Keypoints (M, 35, 3) (x, y in pixels, visibility) and pose-present flags (M,).
+
+        Keypoints 0–32 are the body landmarks; 33 and 34 are MediaPipe's auxiliary points (hip centre,
+        above-head point) from which the next region of interest is made."""
         crops = _crop_rotated(img, rois, _LMK_RES) / 255.0
         out = self.landmarks(crops)
-        lm = out["Identity"].cpu().numpy().reshape(len(rois), -1, 5)[:, :33]
+        lm = out["Identity"].cpu().numpy().reshape(len(rois), -1, 5)[:, :35]
         flag = out["Identity_1"].cpu().numpy().reshape(-1)
         local = (lm[..., :2] / _LMK_RES - 0.5) * rois[:, None, 2:3]
         cos, sin = np.cos(rois[:, 3])[:, None], np.sin(rois[:, 3])[:, None]
@@ -310,7 +333,10 @@ class BlazePoseDetector(Detector):
             half = rois[:, 2:3] / 2
             boxes = np.concatenate([rois[:, :2] - half, rois[:, :2] + half], axis=1) - 0.5
             return Detections(boxes, scores)
-        keypoints, flag = self._landmarks(img, rois)
+        for _ in range(self.refine_steps):
+            keypoints, flag = self._landmarks(img, rois)
+            rois = _rois(keypoints[:, 33:35, :2])  # MediaPipe's landmarks → next ROI (its tracking step)
+        keypoints = keypoints[:, :33]
         keep = flag >= self.presence_threshold
         keypoints, scores = keypoints[keep], scores[keep]
         boxes = self._box_from_keypoints(keypoints)
