@@ -8,22 +8,25 @@ Why this model (issue 17, part 1):
   ``hpskit/detect/weights/*.safetensors`` (2.2 MB + 6.0 MB, float16, values unchanged) and ship inside
   hpskit: no run-time download, no TFLite runtime, no ``mediapipe`` dependency (whose last model-carrying
   wheel pins ``numpy<2``). :mod:`hpskit.detect._graph` executes them with torch; the raw outputs agree
-  with the TFLite runtime (``ai-edge-litert``) to ~1e-6 relative. See ``hpskit/detect/weights/NOTICE``.
+  with the TFLite runtime (``ai-edge-litert``) to ~1e-5 of their range. See ``hpskit/detect/weights/NOTICE``.
+  (Also tried: ``tflite2onnx`` cannot read these models' sparse weights; ``ai-edge-litert`` runs them with
+  numpy 2 but is a 21 MB binary dependency without Windows wheels; MoveNet MultiPose from npm is tfjs,
+  licence of the weights unverified.)
 - **Several people.** The detector is an SSD over 2254 anchors; MediaPipe's legacy *solution* API
-  tracks one person, but the model itself finds every person whose face and body it can see. Here all
+  tracks one person, but the model itself finds every person whose head and body it can see. Here all
   anchors go through weighted non-maximum suppression (as MediaPipe does), so each image yields every
   person found. Each candidate is then checked and refined by the landmark model (33 keypoints, a
   "pose present" flag), which gives the body-tight box and drops false hits.
-- **Small, far people.** The detector sees the image letterboxed to 224 × 224; people whose face is
-  smaller than ~2 % of the image's long side are missed in that pass. ``tiles=2`` (the default) adds a
-  pass over 2 × 2 overlapping tiles, which finds people down to about half that size.
-- **Speed.** On 2 CPU cores: ~20 ms per detector pass, ~22 ms per person for the landmarks; a
-  1-megapixel photo with one person takes ~0.1–0.15 s with tiles (see ``docs/api/detect.md``).
+- **Small people.** The detector was made for people who fill much of its 224 × 224 input: on the
+  letterboxed whole image it finds people taller than ~60 % of the image. ``tiles=2`` (the default) adds
+  overlapping square tiles, which find people down to ~35 % of the image height (most at 28 %);
+  ``tiles=4`` down to ~18 %, at more cost (``docs/api/detect.md`` has the table).
+- **Speed.** On 2 CPU cores: ~10–20 ms per detector pass and per landmark pass; a 1-megapixel photo
+  took 0.14–0.16 s with the default tiles (one to three people; ``benchmarks/bench_detect.py``).
 
-What it cannot find: people whose face is not visible (seen from behind, head cut off, heavily
-occluded), very small or far people (face below ~1 % of the long side even with tiles), and people
-lying or strongly tilted are found less reliably. Boxes of people cut by the image border are clipped
-to the image.
+What it cannot find: people whose head is cut off or hidden, people smaller than the sizes above, and
+lying or strongly tilted people are found less reliably. Boxes of people cut by the image border are
+clipped to the image.
 """
 
 from __future__ import annotations
@@ -235,7 +238,7 @@ class BlazePoseDetector(Detector):
         ((1, 4), (1, 33, 3))
     """
 
-    def __init__(self, score_threshold: float = 0.5, max_people: int | None = None, tiles: int = 3,
+    def __init__(self, score_threshold: float = 0.5, max_people: int | None = None, tiles: int = 2,
                  refine: bool = True, refine_steps: int = 2, presence_threshold: float = 0.5,
                  nms_iou: float = 0.3,
                  box_margin: float = 0.05, device: str | torch.device = "cpu"):
@@ -335,10 +338,12 @@ class BlazePoseDetector(Detector):
             return Detections(boxes, scores)
         for _ in range(self.refine_steps):
             keypoints, flag = self._landmarks(img, rois)
+            keep = flag >= self.presence_threshold  # not a person: no further pass
+            keypoints, flag, scores = keypoints[keep], flag[keep], scores[keep]
+            if not keep.any():
+                return Detections.empty(33, BLAZEPOSE_KEYPOINTS)
             rois = _rois(keypoints[:, 33:35, :2])  # MediaPipe's landmarks → next ROI (its tracking step)
         keypoints = keypoints[:, :33]
-        keep = flag >= self.presence_threshold
-        keypoints, scores = keypoints[keep], scores[keep]
         boxes = self._box_from_keypoints(keypoints)
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, W)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, H)
