@@ -145,6 +145,21 @@ def test_op_graph_matches_tflite_runtime():
                                                                  10.16472], atol=5e-2)
 
 
+def test_op_graph_rejects_missing_and_foreign_files(tmp_path):
+    from safetensors.numpy import save_file
+
+    from hpskit.core import CorruptFileError, MissingFileError
+
+    with pytest.raises(MissingFileError, match="not found"):
+        OpGraph(tmp_path / "absent.safetensors")
+    save_file({"w": np.zeros(3, np.float32)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(CorruptFileError, match="not an hpskit op graph"):
+        OpGraph(tmp_path / "plain.safetensors")
+    # the shipped files carry their provenance and the licence notice sits beside them
+    assert "mediapipe==0.10.21" in OpGraph(WEIGHTS_DIR / "blazepose_detector.safetensors").source
+    assert "Apache License, Version 2.0" in (WEIGHTS_DIR / "NOTICE").read_text()
+
+
 def test_anchors_layout():
     a = pose_anchors()
     assert a.shape == (2254, 2)
