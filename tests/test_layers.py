@@ -18,12 +18,13 @@ ALLOWED = {
     "losses": {"core", "geometry", "body"},
     "metrics": {"core", "geometry", "body"},
     "hub": {"core"},
+    "detect": {"core"},
     "data": {"core", "geometry", "body", "render", "losses", "metrics"},
     "models": {"core", "geometry", "body", "render", "encoders", "decoders", "attention", "heads",
-               "losses", "metrics", "hub"},
+               "losses", "metrics", "hub", "detect"},
     "viz": {"core", "geometry", "body", "render"},
     "engine": {"core", "geometry", "body", "render", "encoders", "decoders", "attention", "heads", "losses",
-               "metrics", "hub", "data", "models"},  # training utilities: everything but cli
+               "metrics", "hub", "data", "models", "detect"},  # training utilities: everything but cli
     "cli": None,  # anything
 }
 

@@ -199,7 +199,7 @@ def _crop_square(img: torch.Tensor, x0: float, y0: float, side: float, res: int)
 def _crop_rotated(img: torch.Tensor, rois: np.ndarray, res: int) -> torch.Tensor:
     """(3, H, W) float, (R, 4) rois (cx, cy, side, angle) in pixels/radians → (R, 3, res, res)."""
     H, W = img.shape[-2:]
-    r = torch.as_tensor(rois, dtype=img.dtype)
+    r = torch.as_tensor(rois, dtype=img.dtype, device=img.device)
     cos, sin, s = torch.cos(r[:, 3]), torch.sin(r[:, 3]), r[:, 2]
     theta = torch.stack([
         torch.stack([cos * s / W, -sin * s / W, 2 * r[:, 0] / W - 1], 1),
