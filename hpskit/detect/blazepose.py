@@ -258,6 +258,10 @@ class BlazePoseDetector(Detector):
         self.landmarks = OpGraph(WEIGHTS_DIR / "blazepose_landmark_full.safetensors").to(self.device) \
             if self.refine else None
 
+    def __repr__(self) -> str:
+        return (f"BlazePoseDetector(tiles={self.tiles}, score_threshold={self.score_threshold}, "
+                f"refine={self.refine}, max_people={self.max_people}, device={str(self.device)!r})")
+
     # -- stage 1: candidates -------------------------------------------------------------------
     def _candidates(self, img: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Face boxes (M, 4), keypoints (M, 4, 2) in image pixels and scores (M,)."""
