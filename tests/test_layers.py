@@ -21,10 +21,11 @@ ALLOWED = {
     "losses": {"core", "geometry"},
     "metrics": {"core", "geometry", "body"},
     "hub": {"core"},
+    "detect": {"core"},
     "data": {"core", "geometry", "body", "render"},
-    "models": {"core", "geometry", "body", "encoders", "decoders", "attention", "heads", "hub"},
+    "models": {"core", "geometry", "body", "encoders", "decoders", "attention", "heads", "hub", "detect"},
     "engine": {"core"},
-    "cli": {"core", "geometry", "body", "render", "hub", "models"},
+    "cli": {"core", "geometry", "body", "render", "hub", "models", "detect"},
 }
 
 

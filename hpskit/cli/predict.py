@@ -35,7 +35,9 @@ Person boxes are (x1, y1, x2, y2) pixels (pixel centres at integer coordinates):
   --boxes-json FILE            {"image.jpg": [[x1,y1,x2,y2], ...], ...} keyed by the IMAGE argument,
                                its resolved path or its file name; or a list with one entry per IMAGE.
                                [] means: nobody in that image.
-Without boxes the whole image is the crop (with a warning): fine for a picture of one person.
+Without boxes a person detector finds the people (--detector, default blazepose: built in, offline);
+an image where it finds nobody gets an empty STEM.json and a warning. --detector whole-image makes each
+whole image the crop of one person instead.
 
 Writes to --out, per image STEM (the file stem; inputs sharing one get their file name, then their folders:
 a/x.png → a__x.png): STEM_overlay.png (meshes over the image), STEM_depth.png (relative depth,
@@ -79,6 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     group.add_argument("--boxes", action="append", type=parse_boxes, metavar="x1,y1,x2,y2",
                        help="person box(es) in pixels; see above")
     group.add_argument("--boxes-json", type=Path, metavar="FILE", help="person boxes per image; see above")
+    p.add_argument("--detector", default="blazepose", metavar="NAME",
+                   help="person detector used when no boxes are given: blazepose (default, offline), "
+                        "torchvision_fasterrcnn, torchvision_keypointrcnn (weights downloaded once), another "
+                        "registered name (hpskit.detect), or whole-image")
     p.add_argument("--focal", type=float, default=None, metavar="F",
                    help="focal length in pixels for every image (default: sqrt(W² + H²) per image); the "
                         "principal point is the image centre (W/2, H/2)")
@@ -227,10 +233,16 @@ def run(args: argparse.Namespace) -> int:
                           f"{args.batch_size}.")
     boxes = _boxes_per_image(args, images)
     rescale = args.box_rescale
-    if boxes is None:
-        logger.warning("no --boxes or --boxes-json given: using each whole image as the crop of one person "
+    detector = None
+    if boxes is None and args.detector == "whole-image":
+        logger.warning("--detector whole-image: using each whole image as the crop of one person "
                        "(box rescale 1.0). Give person boxes for pictures with several or small people.")
         rescale = 1.0
+    elif boxes is None:  # the people are found per image below
+        from hpskit.detect import create_detector
+
+        detector = create_detector(args.detector)
+        logger.info("no --boxes: %s finds the people", detector)
     device = resolve_device(args.device)
     model = load_model(args.weights, args.body_model, device)
     body = model.body_model
@@ -248,7 +260,12 @@ def run(args: argparse.Namespace) -> int:
             failed.append(str(path))
             continue
         H, W = rgb.shape[:2]
-        if boxes is None:
+        if detector is not None:
+            img_boxes = detector([rgb])[0].boxes.tolist()
+            if not img_boxes:
+                logger.warning("%s: %s found no person (give --boxes to choose the crops)", path,
+                               type(detector).__name__)
+        elif boxes is None:
             img_boxes = [[-0.5, -0.5, W - 0.5, H - 0.5]]  # the whole image: pixel centres at integers
         else:
             img_boxes = boxes[i]

@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "UnknownNameError",
     "WriteFailedError",
+    "NoPersonError",
 ]
 
 
@@ -65,3 +66,7 @@ class WriteFailedError(HPSKitError, OSError):
 
     def __str__(self) -> str:  # OSError formats its args as "[Errno n] ..."; keep the one readable line
         return str(self.args[0]) if self.args else ""
+
+
+class NoPersonError(HPSKitError, ValueError):
+    """A person detector found nobody where people were needed (e.g. ``predict`` without boxes)."""

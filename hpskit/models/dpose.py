@@ -255,8 +255,8 @@ class DPoSE(nn.Module, HubMixin):
 
     @classmethod
     def from_pretrained(cls, dir_or_hub_id, **kwargs) -> DPoSE:
-        """Load a model: a built-in weight name (``"dpose_hrnet_w18.synthetic"``, offline, from the install;
-        :mod:`hpskit.models.pretrained`), a folder written by ``save_pretrained``, or a Hub id.
+        """Load a model: a built-in weight name (``"dpose_efficientnet_lite0.synthetic"``, offline, from the
+        install; :mod:`hpskit.models.pretrained`), a folder written by ``save_pretrained``, or a Hub id.
 
         See :meth:`hpskit.hub.HubMixin.from_pretrained` for the keyword arguments.
         """
@@ -268,8 +268,9 @@ class DPoSE(nn.Module, HubMixin):
                 dir_or_hub_id = entry.folder
         return super().from_pretrained(dir_or_hub_id, **kwargs)
 
-    def predict(self, images, boxes, K=None, **kwargs):
-        """Whole-image inference; see :func:`hpskit.models.predict.predict`."""
+    def predict(self, images, boxes=None, K=None, **kwargs):
+        """Whole-image inference; see :func:`hpskit.models.predict.predict` (no ``boxes``: the built-in
+        detector, or ``detector=``, finds the people)."""
         from .predict import predict
 
         return predict(self, images, boxes, K=K, **kwargs)

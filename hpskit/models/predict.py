@@ -319,10 +319,12 @@ class PreparedInputs:
         return int(self.image_index.shape[0])
 
 
-def _boxes_when_none(images: list[Tensor]) -> None:
-    """What ``boxes=None`` means: today an error (no person detector is built in). The one place to change."""
-    raise ShapeError(f"{_WHERE}: `boxes` is None; pass person boxes (x0, y0, x1, y1) for the "
-                     f"{len(images)} image(s) (hpskit has no built-in person detector).")
+def _boxes_when_none(images: list[Tensor], detector) -> list:
+    """What ``boxes=None`` means: :mod:`hpskit.detect` finds the people (the one place where missing boxes
+    are resolved)."""
+    from hpskit.detect import find_people
+
+    return find_people(images, detector)
 
 
 def _config_value(model: nn.Module, name: str, default):
@@ -338,6 +340,7 @@ def prepare_inputs(
     crop_size: int | None = None,
     crop_mode: str | None = None,
     antialias: bool = True,
+    detector=None,
 ) -> PreparedInputs:
     """Check the inputs of :func:`predict` and fix each person's crop, camera and normalisation.
 
@@ -357,7 +360,7 @@ def prepare_inputs(
     imgs, single = _as_images(images)
     sizes = [(int(im.shape[1]), int(im.shape[2])) for im in imgs]
     if boxes is None:
-        boxes = _boxes_when_none(imgs)
+        boxes = _boxes_when_none(imgs, detector)
     # float64 boxes: the authors' integer window truncates, so its centre and scale are computed exactly
     box_list = _as_boxes(boxes, sizes, single, device, torch.float64)
     K_img = _as_intrinsics(K, sizes, device, dtype)
@@ -554,6 +557,7 @@ def predict(
     crop_size: int | None = None,
     antialias: bool = True,
     crop_mode: str | None = None,
+    detector=None,
 ) -> Prediction:
     """Estimate SMPL-X pose, shape and camera-frame meshes of the people in whole images.
 
@@ -569,7 +573,7 @@ def predict(
             convert first.)
         boxes: Person boxes (x0, y0, x1, y1) in image pixels: a (B, 4) tensor/array (one person per
             image), or a list with one (n_i, 4) entry per image (several or no people). For a single
-            image, (n, 4). Required (``None`` is an error: there is no built-in detector).
+            image, (n, 4). ``None``: ``detector`` finds the people (explicit boxes always win).
         K: Optional intrinsics, (B, 3, 3) one per image or (3, 3) shared; any principal point. Default per
             image: f = √(W² + H²), principal point (W/2, H/2) (the authors' test-time camera).
         box_rescale: The square crop's side is ``box_rescale · max(w, h)`` of the box (1.2 adds context
@@ -582,6 +586,8 @@ def predict(
         antialias: For the exact crop: blur before downsampling as ``skimage.transform.resize`` does.
         crop_mode: ``"exact"`` or ``"authors"``; default the model's ``config.crop_mode`` (``"authors"``
             for weights converted from the authors' checkpoint), else ``"exact"``.
+        detector: Used only when ``boxes`` is ``None``: a :class:`hpskit.detect.Detector`, a registered
+            name, or ``None`` for the built-in offline ``"blazepose"`` (pass an instance to reuse it).
 
     Returns:
         A :class:`Prediction` over all N people, in the order of ``boxes``.
@@ -600,12 +606,13 @@ def predict(
         ShapeError: Wrong image dtype/shape/channels, float images outside [0, 1], NaN or infinite
             values, empty boxes (x1 ≤ x0), boxes entirely outside their image, a box/image count
             mismatch, a wrong ``K``, or no box at all.
+        NoPersonError: ``boxes`` is ``None`` and the detector found nobody in any image.
         ConfigError: A non-positive ``box_rescale`` or ``batch_size``, or an unknown ``crop_mode``.
     """
     if int(batch_size) < 1:
         raise ConfigError(f"{_WHERE}: `batch_size` must be ≥ 1; got {batch_size}.")
     prep = prepare_inputs(model, images, boxes, K, box_rescale=box_rescale, crop_size=crop_size,
-                          crop_mode=crop_mode, antialias=antialias)
+                          crop_mode=crop_mode, antialias=antialias, detector=detector)
     chunks = run_network(model, prep, batch_size=batch_size, return_maps=return_maps)
     body = getattr(model, "body_model", None)
     return assemble_prediction(prep, chunks, None if body is None else body.faces)

@@ -12,7 +12,8 @@ model = create_model("dpose_efficientnet_lite0.synthetic", pretrained=True)     
 ```
 
 and ``hpskit predict --weights dpose_efficientnet_lite0.synthetic``. A tag hpskit does not know is an error
-that lists the known ones (never random weights in silence). Nothing is downloaded: the files come with the install.
+that lists the known ones (never random weights in silence). Nothing is downloaded: the files come with the
+install.
 """
 
 from __future__ import annotations

@@ -142,9 +142,9 @@ def test_predict_whole_image_without_boxes_warns(weights_dir, images, tmp_path, 
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING, logger="hpskit"):
         code = main(["predict", "--weights", str(weights_dir), str(images["portrait.jpg"]), "--out", str(out),
-                     "--device", "cpu"])
+                     "--device", "cpu", "--detector", "whole-image"])
     assert code == 0
-    assert any("no --boxes" in r.getMessage() and "whole image" in r.getMessage() for r in caplog.records)
+    assert any("whole-image" in r.getMessage() and "whole image" in r.getMessage() for r in caplog.records)
     info = json.loads((out / "portrait.json").read_text())
     W, H = 150, 200
     (person,) = info["people"]

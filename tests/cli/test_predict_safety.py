@@ -24,7 +24,7 @@ from .conftest import HAVE_STANDIN
 
 def _argv(weights_dir, out, *images, extra=()):
     return ["predict", "--weights", str(weights_dir), *map(str, images), "--device", "cpu", "--out", str(out),
-            "--body-model", "none", *extra]
+            "--body-model", "none", "--detector", "whole-image", *extra]
 
 
 def test_inputs_with_the_same_name_keep_all_results(weights_dir, images, tmp_path):

@@ -446,6 +446,9 @@ def test_predict_from_threads_on_a_train_mode_model(model, scene):
         assert torch.equal(a, b)
 
 
-def test_boxes_none_is_a_clear_error(bare):
-    with pytest.raises(ShapeError, match="boxes` is None"):
-        predict(bare, [_img()])
+def test_boxes_none_on_an_empty_picture_is_a_clear_error(bare):
+    """No boxes: the built-in detector looks, finds nobody in a blank picture, and says so."""
+    from hpskit.core import NoPersonError
+
+    with pytest.raises(NoPersonError):
+        predict(bare, [np.zeros((96, 128, 3), np.uint8)])
