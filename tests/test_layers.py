@@ -24,6 +24,8 @@ ALLOWED = {
     "viz": {"core", "geometry", "body", "render"},
     "engine": {"core", "geometry", "body", "render", "encoders", "decoders", "attention", "heads", "losses",
                "metrics", "hub", "data", "models"},  # training utilities: everything but cli
+    "export": {"core", "geometry", "body"},
+    "video": {"core", "geometry", "body", "render", "models", "export", "detect"},
     "cli": None,  # anything
 }
 
