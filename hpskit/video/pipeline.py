@@ -264,7 +264,7 @@ def write_overlay_video(frames: Iterable[np.ndarray], tracks: list[Track], body,
                 K = people[0][0].K[people[0][1]].float()[None].to(verts.device)
                 frags = rasterize(verts.reshape(1, n * V, 3), scene_f, K, size)
                 shaded = shade_lambert(frags, verts.reshape(1, n * V, 3), scene_f, vertex_colors=colors)
-                image = torch.from_numpy(frame).permute(2, 0, 1)[None].to(verts.device)
+                image = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].to(verts.device)
                 out = overlay(image, shaded.clamp(0, 1), frags.mask, alpha=0.8)[0]
                 out = out.permute(1, 2, 0).cpu().numpy()
             if people:

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import roma
 import torch
-from _gltf_eval import world_matrices
+from _gltf_eval import replay_skinned_glb
 from _gltf_validator import assert_valid_gltf
 from scipy.spatial.transform import Rotation
 from smplx.lbs import lbs
 
 from hpskit.body import SMPLX_JOINT_NAMES
 from hpskit.core import ShapeError
-from hpskit.export import accessor_array, body_skeleton, read_bvh, read_glb, write_animated_glb, write_bvh
+from hpskit.export import body_skeleton, read_bvh, read_glb, write_animated_glb, write_bvh
 
 S = np.diag([1.0, -1.0, -1.0])  # hpskit camera frame -> glTF / BVH y-up frame
 T, FPS = 6, 25.0
@@ -46,37 +46,6 @@ def _reference(body, pose, transl, betas, correctives=True):
         return (joints + shift).double().numpy(), (verts + shift).double().numpy()
 
 
-def _replay(gltf, binary):
-    """Per key frame: (joint world positions (55, 3), skinned vertices (V, 3)), in hpskit's camera frame,
-    evaluated from the file's nodes, skin and animation alone."""
-    anim = gltf["animations"][0]
-    series = {}
-    for ch in anim["channels"]:
-        sampler = anim["samplers"][ch["sampler"]]
-        series[(ch["target"]["node"], ch["target"]["path"])] = accessor_array(gltf, binary, sampler["output"])
-    times = accessor_array(gltf, binary, anim["samplers"][0]["input"])
-    skin = gltf["skins"][0]
-    ibm = accessor_array(gltf, binary, skin["inverseBindMatrices"]).astype(np.float64)
-    mesh_node = next(n for n in gltf["nodes"] if "skin" in n)
-    attr = gltf["meshes"][mesh_node["mesh"]]["primitives"][0]["attributes"]
-    v_rest = accessor_array(gltf, binary, attr["POSITION"]).astype(np.float64)
-    idx = np.concatenate([accessor_array(gltf, binary, attr[f"JOINTS_{s}"]) for s in (0, 1)], 1)
-    w = np.concatenate([accessor_array(gltf, binary, attr[f"WEIGHTS_{s}"]) for s in (0, 1)], 1)
-    out = []
-    for k in range(len(times)):
-        overrides = {}
-        for (node, path), values in series.items():
-            r, t = overrides.get(node, (None, None))
-            overrides[node] = (values[k], t) if path == "rotation" else (r, values[k])
-        worlds = world_matrices(gltf, overrides)
-        skinning = np.stack([worlds[j] @ ibm[n] for n, j in enumerate(skin["joints"])])  # (55, 4, 4)
-        joints = np.stack([worlds[j][:3, 3] for j in skin["joints"]])
-        blend = np.einsum("vk,vkab->vab", w, skinning[idx])  # per vertex Σ w·M
-        verts = np.einsum("vab,vb->va", blend[:, :3, :3], v_rest) + blend[:, :3, 3]
-        out.append((joints @ S, verts @ S))  # S is its own inverse
-    return times, out
-
-
 def test_animated_glb_validates_and_replays_the_body(tmp_path, body, motion):
     pose, transl, betas = motion
     frames = np.array([0, 1, 2, 4, 5, 7])  # a gap, as in a track that lost its person for a frame
@@ -87,7 +56,7 @@ def test_animated_glb_validates_and_replays_the_body(tmp_path, body, motion):
     assert report["issues"]["numWarnings"] == 0
     assert report["info"]["animationCount"] == 1 and report["info"]["hasSkins"]
     gltf, binary = read_glb(path)
-    times, replay = _replay(gltf, binary)
+    times, replay = replay_skinned_glb(gltf, binary)
     np.testing.assert_allclose(times, frames / FPS, rtol=1e-6)
     joints_ref, verts_ref = _reference(body, pose, transl, betas)
     joints_lbs, verts_lbs = _reference(body, pose, transl, betas, correctives=False)
