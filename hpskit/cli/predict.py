@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hpskit.core import ConfigError, CorruptFileError, ShapeError
 
+from . import video as _video
 from ._common import (
     CLIError,
     add_device_argument,
@@ -40,8 +41,12 @@ Writes to --out, per image STEM: STEM_overlay.png (meshes over the image), STEM_
 nearest person on top), STEM_parts.png (23 part labels), STEM.json (per person: box, SMPL-X parameters,
 joints, camera translation, intrinsics) and STEM.npz (the same as arrays, plus vertices and the maps).
 
+--export obj,ply,glb also writes STEM_person{K}.obj / .ply per person and STEM.glb (people + camera).
+
+""" + _video.VIDEO_HELP + """
 Example:
-  hpskit predict --weights dpose_hrnet_w48 photo.jpg --boxes 120,40,380,610 --out results/
+  hpskit predict --weights dpose_hrnet_w48 photo.jpg --boxes 120,40,380,610 --out results/ --export obj,glb
+  hpskit predict --weights dpose_hrnet_w48 clip.mp4 --out results/
 """
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -82,6 +87,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="people per network forward (default 16)")
     add_device_argument(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    _video.add_arguments(p)
 
 
 def _image_keys(path: Path) -> list[str]:
@@ -155,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ._outputs import write_outputs
 
+    if _video.is_video_args(args):
+        return _video.run(args)
     images = list(args.images)
     check_files_exist(images, "IMAGE")
     if args.focal is not None and not args.focal > 0:
@@ -197,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         except ShapeError as exc:  # e.g. a box outside the image: say which image
             raise ShapeError(f"{path} ({W}×{H}, W×H), boxes {img_boxes}: {exc}") from exc
         written = write_outputs(args.out, stem, path, rgb, pred, model, meta)
+        written += _video.export_meshes(args, pred, stem)
         logger.info("%s: %d %s → %s", path, len(pred), "person" if len(pred) == 1 else "people",
                     ", ".join(p.name for p in written))
     return 0
