@@ -111,9 +111,13 @@ def test_tracks_and_their_files(body, clip, clip_files, tmp_path):
         assert worst < 1e-4  # metres: float32 storage (stated tolerance 0.1 mm)
         bvh = read_bvh(tmp_path / f"clip_track{t.track_id}.bvh")
         assert bvh["motion"].shape == (len(t), 6 + 3 * 21)
-    # overlay: one frame per input frame, meshes drawn where the people are
-    out = write_overlay_video(video, smoothed, body, tmp_path / "overlay.mp4", FPS, tuple(video.size),
+    # overlay (the first 8 frames, to keep the test fast): one frame per input frame, meshes drawn
+    first = list(video)[:8]
+    out = write_overlay_video(first, smoothed, body, tmp_path / "overlay.mp4", FPS, tuple(video.size),
                               progress=False)
     frames = np.stack(list(VideoSource(out)))
-    assert frames.shape == clip.frames.shape
-    assert np.abs(frames.astype(float) - clip.frames).mean() > 2  # meshes recoloured by track, boxes drawn
+    assert frames.shape == clip.frames[:8].shape
+    changed = np.abs(frames.astype(float) - clip.frames[:8]).max(-1) > 40  # recoloured meshes, boxes
+    for k in range(8):
+        x0, y0, x1, y1 = clip.boxes[0, k].round().astype(int)
+        assert changed[k, y0:y1, x0:x1].mean() > 0.1 and changed[k, :, :max(x0 - 3, 1)].mean() < 0.01
