@@ -25,7 +25,9 @@ ALLOWED = {
     "data": {"core", "geometry", "body", "render"},
     "models": {"core", "geometry", "body", "encoders", "decoders", "attention", "heads", "hub", "detect"},
     "engine": {"core"},
-    "cli": {"core", "geometry", "body", "render", "hub", "models", "detect"},
+    "export": {"core", "body"},
+    "video": {"core", "render", "export", "detect"},
+    "cli": {"core", "geometry", "body", "render", "hub", "models", "detect", "export", "video"},
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hpskit.core import ConfigError, CorruptFileError, ShapeError
 
+from . import video as _video
 from ._common import (
     CLIError,
     add_device_argument,
@@ -47,8 +48,12 @@ Existing files in --out are never replaced without --overwrite. Every IMAGE is c
 loads; one that fails to decode later is skipped, the others are written, and the exit status is 1.
 The JSON is always valid JSON: NaN/inf become null and are listed under "non_finite".
 
+--export obj,ply,glb also writes STEM_person{K}.obj / .ply per person and STEM.glb (people + camera).
+
+""" + _video.VIDEO_HELP + """
 Example:
-  hpskit predict --weights dpose_hrnet_w48 photo.jpg --boxes 120,40,380,610 --out results/
+  hpskit predict --weights dpose_hrnet_w48 photo.jpg --boxes 120,40,380,610 --out results/ --export obj,glb
+  hpskit predict --weights dpose_hrnet_w48 clip.mp4 --out results/
 """
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -95,6 +100,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace output files that already exist in --out (default: refuse before any work)")
+    _video.add_arguments(p)
 
 
 def _image_keys(path: Path) -> list[str]:
@@ -211,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ._outputs import write_outputs
 
+    if _video.is_video_args(args):
+        return _video.run(args)
     images = list(args.images)
     check_files_exist(images, "IMAGE")
     stems = unique_stems(images)
@@ -283,6 +291,7 @@ def run(args: argparse.Namespace) -> int:
         except ShapeError as exc:  # e.g. a box outside the image: say which image
             raise ShapeError(f"{path} ({W}×{H}, W×H), boxes {img_boxes}: {exc}") from exc
         written = write_outputs(args.out, stem, path, rgb, pred, model, meta)
+        written += _video.export_meshes(args, pred, stem)
         logger.info("%s: %d %s → %s", path, len(pred), "person" if len(pred) == 1 else "people",
                     ", ".join(p.name for p in written))
     if failed:
