@@ -24,7 +24,8 @@ def add_weights_argument(parser: argparse.ArgumentParser, body_model: bool = Tru
     builtin = ", ".join(list_pretrained())
     parser.add_argument("--weights", required=default is None, default=default, metavar="NAME_OR_DIR",
                         help=f"built-in weights ({builtin}), a folder written by save_pretrained / `hpskit "
-                             "convert`, or a Hub id 'org/name'" + (f" (default: {default})" if default else ""))
+                             "convert`, or a Hub id 'org/name'"
+                             + (f" (default: {default})" if default else ""))
     if not body_model:
         return
     parser.add_argument("--body-model", default=None, metavar="auto|standin|none|PATH",
