@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import torch
-
 import pytest
+import torch
 
 from hpskit.body import SMPLXBody
 from hpskit.core import ShapeError
