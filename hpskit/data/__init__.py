@@ -6,7 +6,9 @@
 * :mod:`hpskit.data.fixtures`: writers of tiny datasets in those formats (tests, demos);
 * :mod:`hpskit.data.transforms`: photometric augmentation (kornia) and GPU JPEG decoding;
 * :mod:`hpskit.data.synthetic`: :class:`SyntheticHumans`, the on-device synthetic data engine;
-* :mod:`hpskit.data.prefetch`: :class:`BackgroundBatches`, the next batch made in a background thread.
+* :mod:`hpskit.data.prefetch`: :class:`BackgroundBatches`, the next batch made in a background thread;
+* :mod:`hpskit.data.streams`: resumable training streams (:class:`SyntheticStream`, :class:`LoaderStream`),
+  :func:`mix_seed` and the held-out synthetic batches.
 """
 
 from .crop import CropConfig, crop_full_image, sample_crop_box
@@ -38,6 +40,7 @@ from .sample import (
     Sample,
     collate_samples,
 )
+from .streams import LoaderStream, SyntheticStream, heldout_batches, mix_seed
 from .synthetic import SyntheticConfig, SyntheticHumans
 from .transforms import PhotometricAugment, PhotometricConfig, decode_batch, decode_images
 
@@ -53,6 +56,7 @@ __all__ = [
     "EMDBNpz",
     "FLAG_NAMES",
     "FrameData",
+    "LoaderStream",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "NUM_BETAS",
@@ -62,12 +66,15 @@ __all__ = [
     "RealDataset",
     "SMPLXTargets",
     "Sample",
+    "SyntheticStream",
     "SyntheticConfig",
     "SyntheticHumans",
     "PhotometricAugment",
     "PhotometricConfig",
     "decode_batch",
     "decode_images",
+    "heldout_batches",
+    "mix_seed",
     "ThreeDPW",
     "ThreeDPWNpz",
     "collate_samples",
