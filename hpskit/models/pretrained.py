@@ -67,7 +67,7 @@ def split_model_name(name: str) -> tuple[str, str | None]:
     """``"dpose_hrnet_w18.synthetic"`` → ``("dpose_hrnet_w18", "synthetic")``; no dot → tag ``None``.
 
     Example:
-        >>> split_model_name("dpose_efficientnet_lite0.synthetic"), split_model_name("dpose_hrnet_w48")
+        >>> split_model_name("dpose_hrnet_w18.synthetic"), split_model_name("dpose_hrnet_w48")
         (('dpose_hrnet_w18', 'synthetic'), ('dpose_hrnet_w48', None))
     """
     model, _, tag = str(name).partition(".")
