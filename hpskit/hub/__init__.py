@@ -18,7 +18,6 @@ from .mixin import HubMixin, resolve_pretrained, save_pretrained, unwrap_model
 from .weights import (
     WEIGHTS_INDEX_NAME,
     WEIGHTS_NAME,
-    check_state_dict,
     check_weights_id,
     dedupe_state_dict,
     load_sharded_weights,
@@ -39,7 +38,6 @@ __all__ = [
     "WEIGHTS_NAME",
     "HubMixin",
     "ModelCardInfo",
-    "check_state_dict",
     "check_weights_id",
     "config_from_dict",
     "config_to_dict",

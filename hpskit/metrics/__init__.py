@@ -18,7 +18,7 @@ from .alignment import (
 )
 from .dense import depth_foreground_l1, mean_iou, part_confusion
 from .errors3d import M_TO_MM, mpjpe, pa_mpjpe, pa_pve, pve, to_mm
-from .protocols import PROTOCOLS, regress_joints, smpl_mesh_errors
+from .protocols import PROTOCOLS, smpl_mesh_errors
 
 __all__ = [
     "H36M_PELVIS",
@@ -37,7 +37,6 @@ __all__ = [
     "pa_mpjpe",
     "pa_pve",
     "pve",
-    "regress_joints",
     "root_from_joints",
     "smpl_mesh_errors",
     "to_mm",
