@@ -28,9 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "dpose"))
 
 import train  # noqa: E402
-from _lib.steps import autocast, forward_loss  # noqa: E402
 
-from hpskit.engine import load_config  # noqa: E402
+from hpskit.engine import autocast, forward_loss, load_config  # noqa: E402
 from hpskit.models import DPoSEOutput  # noqa: E402
 
 

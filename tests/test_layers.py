@@ -7,13 +7,15 @@ ROOT = Path(__file__).resolve().parents[1] / "hpskit"
 
 # subpackage -> the hpskit subpackages it imports: exactly the graph (a test below checks both ways, so an
 # entry can neither be missing nor unused). Adding an edge is a design decision: make it here, on purpose.
-# core is the leaf; blocks (encoders, decoders, attention, heads, render) see only core and geometry; no
-# block imports another block; models assembles blocks; cli sits on top.
+# core is the leaf; blocks (encoders, decoders, attention, heads) see only core and geometry; no block imports
+# another block; render sees core, geometry and body (the training panels draw parts in the body's palette);
+# models assembles blocks; engine (the training step and evaluation loops of a model) sits on models, data,
+# losses and metrics; cli sits on top.
 ALLOWED = {
     "core": set(),
     "geometry": {"core"},
     "body": {"core", "geometry"},
-    "render": {"core"},
+    "render": {"core", "geometry", "body"},
     "encoders": {"core"},
     "decoders": {"core"},
     "attention": {"core"},
@@ -24,7 +26,7 @@ ALLOWED = {
     "detect": {"core"},
     "data": {"core", "geometry", "body", "render"},
     "models": {"core", "geometry", "body", "encoders", "decoders", "attention", "heads", "hub", "detect"},
-    "engine": {"core"},
+    "engine": {"core", "body", "data", "losses", "metrics", "models"},
     "export": {"core", "body"},
     "video": {"core", "render", "export", "detect"},
     "cli": {"core", "geometry", "body", "render", "hub", "models", "detect", "export", "video"},

@@ -15,9 +15,17 @@ class CLIError(HPSKitError):
     """A command-line usage problem found after argument parsing (printed without a traceback)."""
 
 
-def add_weights_argument(parser: argparse.ArgumentParser, body_model: bool = True) -> None:
-    parser.add_argument("--weights", required=True, metavar="DIR_OR_HUB_ID",
-                        help="a folder written by save_pretrained / `hpskit convert`, or a Hub id 'org/name'")
+def add_weights_argument(parser: argparse.ArgumentParser, body_model: bool = True,
+                         default: str | None = None) -> None:
+    """``--weights``: a built-in weight name, a ``save_pretrained`` folder or a Hub id (required unless a
+    ``default`` is given)."""
+    from hpskit.models import list_pretrained
+
+    builtin = ", ".join(list_pretrained())
+    parser.add_argument("--weights", required=default is None, default=default, metavar="NAME_OR_DIR",
+                        help=f"built-in weights ({builtin}), a folder written by save_pretrained / `hpskit "
+                             "convert`, or a Hub id 'org/name'"
+                             + (f" (default: {default})" if default else ""))
     if not body_model:
         return
     parser.add_argument("--body-model", default=None, metavar="auto|standin|none|PATH",

@@ -52,8 +52,9 @@ The JSON is always valid JSON: NaN/inf become null and are listed under "non_fin
 
 """ + _video.VIDEO_HELP + """
 Example:
-  hpskit predict --weights dpose_hrnet_w48 photo.jpg --boxes 120,40,380,610 --out results/ --export obj,glb
-  hpskit predict --weights dpose_hrnet_w48 clip.mp4 --out results/
+  hpskit predict photo.jpg --out results/ --export obj,glb        # the built-in model and detector
+  hpskit predict --weights converted/ photo.jpg --boxes 120,40,380,610 --out results/
+  hpskit predict clip.mp4 --out results/
 """
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -80,7 +81,7 @@ def parse_boxes(text: str) -> list[list[float]]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_weights_argument(p)
+    add_weights_argument(p, default="dpose_efficientnet_lite0.synthetic")  # the model that ships with hpskit
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="RGB image files")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--boxes", action="append", type=parse_boxes, metavar="x1,y1,x2,y2",

@@ -5,7 +5,9 @@
 * :mod:`hpskit.data.datasets`: BEDLAM, AGORA, 3DPW, EMDB readers of the real on-disk formats;
 * :mod:`hpskit.data.transforms`: photometric augmentation (kornia) and GPU JPEG decoding;
 * :mod:`hpskit.data.synthetic`: :class:`SyntheticHumans`, the on-device synthetic data engine;
-* :mod:`hpskit.data.prefetch`: :class:`BackgroundBatches`, the next batch made in a background thread.
+* :mod:`hpskit.data.prefetch`: :class:`BackgroundBatches`, the next batch made in a background thread;
+* :mod:`hpskit.data.streams`: resumable training streams (:class:`SyntheticStream`, :class:`LoaderStream`),
+  :func:`mix_seed` and the held-out synthetic batches.
 
 Tiny datasets in the real formats, for tests, are written by :mod:`hpskit.testing.datasets`.
 """
@@ -38,6 +40,7 @@ from .sample import (
     Sample,
     collate_samples,
 )
+from .streams import LoaderStream, SyntheticStream, heldout_batches, mix_seed
 from .synthetic import SyntheticConfig, SyntheticHumans
 from .transforms import PhotometricAugment, PhotometricConfig, decode_batch, decode_images
 
@@ -53,6 +56,7 @@ __all__ = [
     "EMDBNpz",
     "FLAG_NAMES",
     "FrameData",
+    "LoaderStream",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "NUM_BETAS",
@@ -61,12 +65,15 @@ __all__ = [
     "RealDataset",
     "SMPLXTargets",
     "Sample",
+    "SyntheticStream",
     "SyntheticConfig",
     "SyntheticHumans",
     "PhotometricAugment",
     "PhotometricConfig",
     "decode_batch",
     "decode_images",
+    "heldout_batches",
+    "mix_seed",
     "ThreeDPW",
     "ThreeDPWNpz",
     "collate_samples",

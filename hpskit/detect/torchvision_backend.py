@@ -39,7 +39,8 @@ class TorchvisionDetector(Detector):
         arch: ``"fasterrcnn"`` or ``"keypointrcnn"``.
         weights: ``"DEFAULT"`` (torchvision's pretrained weights, downloaded once), ``None`` (random
             init, for tests) or a torchvision weights enum.
-        score_threshold, max_people: See :class:`~hpskit.detect.Detector`.
+        score_threshold: See :class:`~hpskit.detect.Detector`.
+        max_people: See :class:`~hpskit.detect.Detector`.
         device: Torch device.
         model: An already built torchvision detection model (overrides ``arch``/``weights``).
     """

@@ -9,6 +9,7 @@ from .common import EncoderOutput, FeatureInfo, dpose_init_, kaiming_init_, upsa
 from .efficientnet_lite import (
     EFFICIENTNET_LITE_VARIANTS,
     ImageNetLoadReport,
+    efficientnet_lite_state_dict,
     efficientnet_lite_weights_path,
     load_efficientnet_lite_imagenet_,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "COCO_HRNET_TRUNK_GROUPS",
     "EFFICIENTNET_LITE_VARIANTS",
     "ImageNetLoadReport",
+    "efficientnet_lite_state_dict",
     "efficientnet_lite_weights_path",
     "load_efficientnet_lite_imagenet_",
     "ENCODERS",

@@ -37,7 +37,7 @@ from torch import nn
 from hpskit.core import ConfigError, HPSKitError
 
 __all__ = ["EFFICIENTNET_LITE_VARIANTS", "ImageNetLoadReport", "efficientnet_lite_weights_path",
-           "load_efficientnet_lite_imagenet_"]
+           "efficientnet_lite_state_dict", "load_efficientnet_lite_imagenet_"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,35 @@ def efficientnet_lite_weights_path(variant: str) -> Path:
     return files[0]
 
 
+def efficientnet_lite_state_dict(variant: str) -> tuple[dict[str, torch.Tensor], Path]:
+    """The packaged ImageNet weights of ``variant`` under the keys of timm's full classifier model
+    (``tf_efficientnet_lite{0,1,2}``), matched by position with every shape checked.
+
+    Returns:
+        ``(state_dict, path of the file read)``.
+
+    Raises:
+        ConfigError: If the package is missing.
+        HPSKitError: If the file's tensors do not line up with timm's model (count or a shape).
+    """
+    import timm
+
+    path = efficientnet_lite_weights_path(variant)
+    timm_name = EFFICIENTNET_LITE_VARIANTS[variant][0]
+    src = torch.load(path, map_location="cpu", weights_only=True)
+    full_keys = list(timm.create_model(timm_name, pretrained=False).state_dict().items())
+    if len(src) != len(full_keys):
+        raise HPSKitError(f"{path}: {len(src)} tensors, but timm's {timm_name} has {len(full_keys)}; the "
+                          "file does not match this model.")
+    mapped = {}
+    for (src_key, tensor), (dst_key, ref) in zip(src.items(), full_keys):
+        if tuple(tensor.shape) != tuple(ref.shape):
+            raise HPSKitError(f"{path}: tensor {src_key} has shape {tuple(tensor.shape)}, but its place in "
+                              f"timm's {timm_name} is {dst_key} with shape {tuple(ref.shape)}.")
+        mapped[dst_key] = tensor
+    return mapped, path
+
+
 def load_efficientnet_lite_imagenet_(encoder: nn.Module, variant: str) -> ImageNetLoadReport:
     """Load the packaged ImageNet weights into the trunk of an ``efficientnet_lite*`` encoder, in place.
 
@@ -105,24 +134,13 @@ def load_efficientnet_lite_imagenet_(encoder: nn.Module, variant: str) -> ImageN
         ConfigError: If the package is missing or ``encoder`` is not that variant's encoder.
         HPSKitError: If the file's tensors do not line up with timm's model (count or a shape).
     """
-    import timm
-
-    path = efficientnet_lite_weights_path(variant)
+    if variant not in EFFICIENTNET_LITE_VARIANTS:
+        efficientnet_lite_weights_path(variant)  # the error names the known variants
     timm_name = EFFICIENTNET_LITE_VARIANTS[variant][0]
     if getattr(encoder, "model_name", None) != timm_name:
         raise ConfigError(f"load_efficientnet_lite_imagenet_: the encoder is "
                           f"{getattr(encoder, 'model_name', type(encoder).__name__)!r}, not {timm_name!r}.")
-    src = torch.load(path, map_location="cpu", weights_only=True)
-    full_keys = list(timm.create_model(timm_name, pretrained=False).state_dict().items())
-    if len(src) != len(full_keys):
-        raise HPSKitError(f"{path}: {len(src)} tensors, but timm's {timm_name} has {len(full_keys)}; the "
-                          "file does not match this model.")
-    mapped = {}
-    for (src_key, tensor), (dst_key, ref) in zip(src.items(), full_keys):
-        if tuple(tensor.shape) != tuple(ref.shape):
-            raise HPSKitError(f"{path}: tensor {src_key} has shape {tuple(tensor.shape)}, but its place in "
-                              f"timm's {timm_name} is {dst_key} with shape {tuple(ref.shape)}.")
-        mapped[dst_key] = tensor
+    mapped, path = efficientnet_lite_state_dict(variant)
     trunk_keys = set(encoder.trunk.state_dict())
     missing = sorted(trunk_keys - set(mapped))
     if missing:

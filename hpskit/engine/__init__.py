@@ -1,6 +1,7 @@
 """Training-loop utilities shared by the recipes: typed configs, checkpoints with exact resume, DDP helpers,
-the NaN/inf guard, CUDA-graph replay of a network's training step, a resumable distributed sampler, and run
-logging.
+the NaN/inf guard, CUDA-graph replay of a network's training step, a resumable distributed sampler, run
+logging, the training step of D-PoSE (:mod:`~hpskit.engine.steps`: network → body → loss) and its evaluation
+loops (:mod:`~hpskit.engine.evaluation`: 3DPW / EMDB and the held-out synthetic split).
 
 The recipes (``recipes/dpose/train.py``) stay plain PyTorch loops; these are the pieces worth reusing.
 """
@@ -33,14 +34,17 @@ from .distributed import (
     init_distributed,
     is_distributed,
 )
+from .evaluation import check_sample_count, evaluate_heldout, evaluate_smpl_dataset
 from .graphs import GraphedModule
 from .guard import NonFiniteGuard, StepVerdict, TrainingDivergedError
 from .sampler import ResumableDistributedSampler
+from .steps import GT_HANDS, autocast, forward_loss
 from .tracking import RunLogger, Throughput, gpu_memory_gb, read_jsonl
 
 __all__ = [
     "CheckpointManager",
     "DistInfo",
+    "GT_HANDS",
     "GraphedModule",
     "NonFiniteGuard",
     "ParamSnapshot",
@@ -53,16 +57,21 @@ __all__ = [
     "all_reduce_mean",
     "any_rank",
     "atomic_torch_save",
+    "autocast",
     "atomic_write_bytes",
     "barrier",
     "broadcast_buffers",
     "broadcast_object",
+    "check_sample_count",
     "capture_rng_state",
     "check_resume_config",
     "cleanup_distributed",
     "clip_grad_norm_per_group_",
     "config_diff",
     "config_to_yaml",
+    "evaluate_heldout",
+    "evaluate_smpl_dataset",
+    "forward_loss",
     "gpu_memory_gb",
     "group_grad_norms",
     "init_distributed",

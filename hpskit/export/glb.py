@@ -11,7 +11,8 @@ Example:
     >>> b = GLBBuilder()
     >>> acc = b.add_accessor(np.zeros((3, 3), np.float32), "VEC3", target="ARRAY_BUFFER")
     >>> gltf, binary = read_glb(b.to_bytes())
-    >>> gltf["accessors"][acc]["count"], len(binary)
+    >>> accessors = gltf["accessors"]
+    >>> accessors[acc].get("count"), len(binary)
     (3, 36)
 """
 

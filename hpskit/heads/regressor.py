@@ -102,6 +102,15 @@ class DPoSERegressor(nn.Module):
         self.decshape = nn.Linear(self.hidden, self.num_betas)
         self.deccam = nn.Linear(self.hidden, 3)
 
+    def initial_prediction(self, n: int) -> tuple[Tensor, Tensor]:
+        """The start values (the prediction of a zero update, the mean-pose baseline) for ``n`` samples.
+
+        Returns:
+            ``(pose_rotmat, betas)``: (n, J, 3, 3) rotations and (n, num_betas) betas.
+        """
+        pose6d = self.init_pose.reshape(1, -1, 6).expand(n, -1, -1)
+        return rot6d_to_rotmat(pose6d), self.init_shape.expand(n, -1)
+
     @torch.no_grad()
     def set_mean_params(
         self, pose6d: Tensor | np.ndarray, shape: Tensor | np.ndarray, cam: Tensor | np.ndarray

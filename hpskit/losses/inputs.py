@@ -80,6 +80,24 @@ class LossInputs:
         """
         return _from_any(cls, obj, "LossInputs.from_any")
 
+    @classmethod
+    def from_output(cls, out: Any, joints3d: Tensor, vertices: Tensor) -> LossInputs:
+        """The predictions of a network output (``pose_rotmat``, ``betas``, ``cam``, ``depth``,
+        ``part_logits``, e.g. :class:`hpskit.models.DPoSEOutput`), all as float32, with the joints and
+        vertices of the body the caller posed with them.
+
+        Args:
+            out: The network output; ``depth`` and ``part_logits`` may be None.
+            joints3d: Predicted body joints (metres, body frame), (B, J, 3).
+            vertices: Predicted body vertices (metres, body frame), (B, V, 3).
+        """
+        def f32(x):
+            return None if x is None else x.float()
+
+        return cls(pose_rotmat=out.pose_rotmat.float(), betas=out.betas.float(), cam=out.cam.float(),
+                   joints3d=joints3d, vertices=vertices, depth=f32(out.depth),
+                   part_logits=f32(out.part_logits))
+
 
 @dataclass(kw_only=True)
 class LossTargets:
@@ -138,3 +156,24 @@ class LossTargets:
     def from_any(cls, obj: Any) -> LossTargets:
         """Build from a ``LossTargets``, a dict (e.g. a data batch) or an object with these attributes."""
         return _from_any(cls, obj, "LossTargets.from_any")
+
+    @classmethod
+    def from_batch(cls, batch: Any, joints3d: Tensor, vertices: Tensor) -> LossTargets:
+        """The targets of a :class:`hpskit.data.Batch` (any object with its attribute names), with the 3D
+        joints and vertices of the ground-truth body posed by the caller.
+
+        The batch's SMPL-X flag ``has_smplx`` also governs the joints and vertices (they come from its pose
+        and betas); 2D keypoints are full-image pixels; depth and part maps come with the batch.
+
+        Args:
+            batch: The batch: ``pose_rotmat`` (B, 22, 3, 3), ``betas``, ``kp2d``, ``center``, ``scale``,
+                ``K``, ``img_size``, ``depth``, ``parts`` and the flags ``has_smplx``, ``has_kp2d``,
+                ``has_depth``, ``has_parts``.
+            joints3d: Ground-truth body joints (metres, body frame), (B, J, 3).
+            vertices: Ground-truth body vertices (metres, body frame), (B, V, 3).
+        """
+        b = batch
+        return cls(pose=b.pose_rotmat, betas=b.betas, joints3d=joints3d, vertices=vertices, kp2d=b.kp2d,
+                   center=b.center, scale=b.scale, K=b.K, image_size=b.img_size, depth=b.depth, parts=b.parts,
+                   has_smplx=b.has_smplx, has_joints3d=b.has_smplx, has_vertices=b.has_smplx,
+                   has_kp2d=b.has_kp2d, has_depth=b.has_depth, has_parts=b.has_parts)

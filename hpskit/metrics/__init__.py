@@ -1,5 +1,6 @@
 """Evaluation metrics: per-sample MPJPE, PA-MPJPE, PVE; root alignment and joint subsets; the D-PoSE
-and official EMDB protocols on SMPL meshes; and an accumulator that reports per-sequence and total
+and official EMDB protocols on SMPL meshes and the ``smplx24_pelvis`` protocol of the held-out synthetic
+split on SMPL-X meshes; and an accumulator that reports per-sequence and total
 means over every sample.
 
 Metrics take tensors, never models. Values are in the input unit (metres in, metres out);
@@ -18,7 +19,7 @@ from .alignment import (
 )
 from .dense import depth_foreground_l1, mean_iou, part_confusion
 from .errors3d import M_TO_MM, mpjpe, pa_mpjpe, pa_pve, pve, to_mm
-from .protocols import PROTOCOLS, smpl_mesh_errors
+from .protocols import PROTOCOLS, SMPLX24_EVAL_JOINTS, smpl_mesh_errors, smplx24_pelvis_errors
 
 __all__ = [
     "H36M_PELVIS",
@@ -29,6 +30,7 @@ __all__ = [
     "MetricAccumulator",
     "PROTOCOLS",
     "SMPL_HIPS",
+    "SMPLX24_EVAL_JOINTS",
     "align_root",
     "depth_foreground_l1",
     "mean_iou",
@@ -39,5 +41,6 @@ __all__ = [
     "pve",
     "root_from_joints",
     "smpl_mesh_errors",
+    "smplx24_pelvis_errors",
     "to_mm",
 ]

@@ -8,8 +8,14 @@ MPJPE / PA-MPJPE / PVE per sample.
   Joints = ``J_smpl · V`` (24); root = midpoint of joints 1 and 2 (hips); errors on all 24 joints;
   also ``pa_pve`` (vertices moved by the Procrustes transform fitted on the joints), EMDB's MVE_PA.
 
-The prediction is expected as SMPL vertices already (D-PoSE: ``smplx2smpl @ V_smplx``); the ground
-truth as gendered SMPL vertices. Both in metres; the returned values are in metres.
+On SMPL-X meshes (the held-out synthetic split, where prediction and ground truth share one body):
+
+* ``"smplx24_pelvis"`` (:func:`smplx24_pelvis_errors`): SMPL-X joints 0–23 (0–21 body, 22 jaw, 23 left
+  eye: the supervised set) and all vertices, each body aligned by its own pelvis (joint 0).
+
+For the SMPL protocols the prediction is expected as SMPL vertices already (D-PoSE:
+``smplx2smpl @ V_smplx``); the ground truth as gendered SMPL vertices. Both in metres; the returned
+values are in metres.
 
 Example:
     >>> import torch
@@ -30,7 +36,7 @@ from hpskit.core import ConfigError, check_shape
 from .alignment import H36M_PELVIS, H36M_TO_J14, SMPL_HIPS, align_root, root_from_joints
 from .errors3d import mpjpe, pa_mpjpe, pa_pve, pve
 
-__all__ = ["PROTOCOLS", "smpl_mesh_errors"]
+__all__ = ["PROTOCOLS", "SMPLX24_EVAL_JOINTS", "smpl_mesh_errors", "smplx24_pelvis_errors"]
 
 #: protocol name → (number of regressor rows, root indices, evaluated joint subset or None = all)
 PROTOCOLS: dict[str, tuple[int, tuple[int, ...], tuple[int, ...] | None]] = {
@@ -88,3 +94,36 @@ def smpl_mesh_errors(pred_verts: Tensor, gt_verts: Tensor, regressor: Tensor, pr
     if protocol == "smpl24_hips":
         out["pa_pve"] = pa_pve(pred_verts, gt_verts, pred_joints, gt_joints)
     return out
+
+
+#: SMPL-X joints scored by ``smplx24_pelvis`` (0–21 body, 22 jaw, 23 left eye: the supervised set).
+SMPLX24_EVAL_JOINTS = 24
+
+
+def smplx24_pelvis_errors(pred_joints: Tensor, pred_verts: Tensor, gt_joints: Tensor, gt_verts: Tensor
+                          ) -> dict[str, Tensor]:
+    """Per-sample MPJPE / PA-MPJPE / PVE of the ``smplx24_pelvis`` protocol: SMPL-X joints 0–23 and all
+    vertices, each body aligned by its own pelvis (joint 0).
+
+    Args:
+        pred_joints: (B, ≥24, 3).
+        pred_verts: (B, V, 3).
+        gt_joints: (B, ≥24, 3).
+        gt_verts: (B, V, 3).
+
+    Returns:
+        ``{"mpjpe", "pa_mpjpe", "pve"}``, each (B,), in the input unit (float32).
+    """
+    d = check_shape(pred_joints, ("B", "*", 3), "pred_joints", "smplx24_pelvis_errors")
+    check_shape(gt_joints, ("B", "*", 3), "gt_joints", "smplx24_pelvis_errors", dims=d)
+    check_shape(pred_verts, ("B", "V", 3), "pred_verts", "smplx24_pelvis_errors", dims=d)
+    check_shape(gt_verts, ("B", "V", 3), "gt_verts", "smplx24_pelvis_errors", dims=d)
+    if pred_joints.shape[1] < SMPLX24_EVAL_JOINTS or gt_joints.shape[1] < SMPLX24_EVAL_JOINTS:
+        raise ConfigError(f"smplx24_pelvis needs ≥ {SMPLX24_EVAL_JOINTS} joints; got {pred_joints.shape[1]} "
+                          f"(prediction) and {gt_joints.shape[1]} (ground truth).")
+    n = SMPLX24_EVAL_JOINTS
+    pj, gj = pred_joints[:, :n].float(), gt_joints[:, :n].float()
+    pr, gr = root_from_joints(pj, (0,)), root_from_joints(gj, (0,))
+    pj, gj = align_root(pj, pr), align_root(gj, gr)
+    pv, gv = align_root(pred_verts.float(), pr), align_root(gt_verts.float(), gr)
+    return {"mpjpe": mpjpe(pj, gj), "pa_mpjpe": pa_mpjpe(pj, gj), "pve": pve(pv, gv)}

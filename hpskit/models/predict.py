@@ -196,6 +196,8 @@ def _as_images(images) -> tuple[list[Tensor], bool]:
         if isinstance(img, np.ndarray):
             if img.ndim != 3 or img.shape[-1] != 3:
                 raise ShapeError(f"{_WHERE}: numpy `{name}` must be (H, W, 3) RGB; got shape {img.shape}.")
+            if not img.flags.writeable:  # e.g. np.asarray(PIL image): copy, or torch warns on every call
+                img = img.copy()
             img = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
         elif not isinstance(img, Tensor):
             raise ShapeError(f"{_WHERE}: `{name}` must be a torch.Tensor or numpy array; got "

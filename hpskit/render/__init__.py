@@ -1,11 +1,12 @@
 """Torch-native batched rasterizer and renderers (depth, silhouettes, part labels, normals, RGB, overlays)
-and a differentiable soft silhouette.
+a differentiable soft silhouette, and the training image panels (:mod:`hpskit.render.panels`).
 
 pytorch3d cannot be installed here, so :mod:`hpskit.render.raster` is written in plain torch; the same
 code runs on CPU and GPU. Conventions (OpenCV camera, pixel centres at integer coordinates) are in the
 module docstring of :mod:`hpskit.render.raster`.
 """
 
+from .panels import make_panel
 from .raster import Fragments, project_vertices, rasterize
 from .renderer import Renderer, RenderOutput
 from .shading import (
@@ -31,6 +32,7 @@ __all__ = [
     "face_labels_from_vertex_labels",
     "face_normals",
     "interpolate_vertex_attributes",
+    "make_panel",
     "overlay",
     "part_labels_from_fragments",
     "project_vertices",

@@ -6,7 +6,9 @@
 
 A plain PyTorch loop (torchtune-style: ``setup``, ``train``, ``save_checkpoint``,
                       ``cleanup``). Reusable pieces
-live in :mod:`hpskit.engine`; recipe-specific ones in ``recipes/dpose/_lib``. The run folder
+live in :mod:`hpskit.engine` (training step, evaluation loops, checkpoints), :mod:`hpskit.data` (the resumable
+streams) and :mod:`hpskit.render` (panels); ``recipes/dpose/_lib`` holds only the config schema and its
+wiring. The run folder
 (``output_dir``) receives ``config.yaml`` (the resolved config), ``metrics.jsonl``, ``tb/``, ``panels/``,
 ``checkpoints/`` and, at the end, ``export/`` (a ``DPoSE.from_pretrained`` folder).
 """
@@ -29,10 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lib.config import TrainConfig, resolved_loss  # noqa: E402
 from _lib.data import build_train_stream, heldout_batches  # noqa: E402
-from _lib.panels import make_panel  # noqa: E402
-from _lib.steps import evaluate_heldout, forward_loss  # noqa: E402
 
 from hpskit.core import ConfigError, HPSKitError  # noqa: E402
+from hpskit.data.transforms import unnormalize_imagenet  # noqa: E402
 from hpskit.encoders import (  # noqa: E402
     EFFICIENTNET_LITE_VARIANTS,
     kaiming_init_,
@@ -56,6 +57,8 @@ from hpskit.engine import (  # noqa: E402
     cleanup_distributed,
     clip_grad_norm_per_group_,
     config_to_yaml,
+    evaluate_heldout,
+    forward_loss,
     gpu_memory_gb,
     group_grad_norms,
     init_distributed,
@@ -67,6 +70,7 @@ from hpskit.engine import (  # noqa: E402
 from hpskit.hub import WEIGHTS_NAME, load_weights, load_weights_strict  # noqa: E402
 from hpskit.losses import DPoSELoss  # noqa: E402
 from hpskit.models import DPoSE  # noqa: E402
+from hpskit.render import make_panel  # noqa: E402
 
 logger = logging.getLogger("dpose.train")
 
@@ -93,8 +97,24 @@ class DPoSETrainRecipe:
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
-        cfg = self.cfg
-        rt = cfg.runtime
+        """Processes and seeds, the run folder, model, loss, optimizer, data, logger, then resume."""
+        self._init_runtime()
+        resume_from, state = self._prepare_run_folder()
+        self._build_model()
+        self._build_optimizer()
+        self._wrap_model()
+        self._build_data()
+        self.tracker = RunLogger(self.out_dir, enabled=self.main, tensorboard=self.cfg.log.tensorboard,
+                                 purge_step=None if state is None else int(state["step"]) + 1)
+        self._maybe_resume(state, resume_from)
+        if self.main:
+            logger.info("D-PoSE: %s parameters, %d process(es) on %s, global batch %d",
+                        f"{self.net.num_parameters():,}", self.dist.world_size, self.device,
+                        self.cfg.data.batch_size * self.dist.world_size)
+
+    def _init_runtime(self) -> None:
+        """Threads, the process group and device, cuDNN, and the global seeds."""
+        rt = self.cfg.runtime
         if rt.threads:
             torch.set_num_threads(rt.threads)
         self.dist = init_distributed(rt.device)
@@ -105,6 +125,11 @@ class DPoSETrainRecipe:
         torch.manual_seed(rt.seed)  # same initial weights on every rank (DDP also broadcasts them)
         np.random.seed(rt.seed + self.dist.rank)
         random.seed(rt.seed + self.dist.rank)
+
+    def _prepare_run_folder(self) -> tuple[Path | None, dict | None]:
+        """The checkpoint manager, the checkpoint to resume from (its config checked before anything in the
+        run folder is rewritten), and the resolved ``config.yaml``."""
+        cfg = self.cfg
         self.ckpt = CheckpointManager(self.out_dir / "checkpoints", cfg.checkpoint.keep_last)
         resume_from, state = self._resume_state()
         if state is not None and state.get("config"):  # before anything in the run folder is rewritten
@@ -115,11 +140,15 @@ class DPoSETrainRecipe:
         if self.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.out_dir / "config.yaml")
+        return resume_from, state
 
+    def _build_model(self) -> None:
+        """The network (initialised, on the device), its body and the loss."""
+        cfg = self.cfg
         self.net = DPoSE(cfg.model)
         self._init_weights()
         self.net.to(self.device)
-        if rt.channels_last:
+        if cfg.runtime.channels_last:
             self.net.to(memory_format=torch.channels_last)
         self.body = self.net.body_model
         if cfg.data.source != "synthetic" and getattr(self.body, "is_standin", False):
@@ -127,8 +156,12 @@ class DPoSETrainRecipe:
                               f"the "
                               "stand-in (no SMPL-X file found). Register and download SMPL-X, put it in "
                               "$HPSKIT_BODY_MODELS/smplx/SMPLX_NEUTRAL.npz or set model.body_model=<path>.")
-        weights, options = resolved_loss(cfg.loss)
-        self.loss_fn = DPoSELoss(weights, preset=cfg.loss.preset, options=options)
+        self.loss_weights, options = resolved_loss(cfg.loss)
+        self.loss_fn = DPoSELoss(self.loss_weights, preset=cfg.loss.preset, options=options)
+
+    def _build_optimizer(self) -> None:
+        """Parameters and module groups, optimizer, LR schedule, (disabled) grad scaler and the NaN guard."""
+        cfg = self.cfg
         self.params = [p for p in self.net.parameters() if p.requires_grad]
         self.groups = module_groups(self.net)  # encoder, decoders, attention, regressor (clip / grad stats)
         opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
@@ -139,8 +172,11 @@ class DPoSETrainRecipe:
                                  fused=True if self.device.type == "cuda" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
-        self.guard = NonFiniteGuard(rt.max_bad_steps)
+        self.guard = NonFiniteGuard(cfg.runtime.max_bad_steps)
 
+    def _wrap_model(self) -> None:
+        """``self.model``: the network as the step calls it (DDP, torch.compile or CUDA-graph replay)."""
+        rt, weights = self.cfg.runtime, self.loss_weights
         self.model = self.net
         if self.dist.world_size > 1:
             # DDP looks for the output tensors (to find unused parameters) in tuples/lists/dicts only.
@@ -159,21 +195,21 @@ class DPoSETrainRecipe:
                                   "torchrun.")
             self.model = GraphedModule(self.net, autocast_dtype=torch.bfloat16 if rt.bf16 else None)
 
+    def _build_data(self) -> None:
+        """This rank's training stream and (rank 0, synthetic source) the held-out batches."""
+        cfg, rt = self.cfg, self.cfg.runtime
         self.stream = build_train_stream(cfg.data, self.body, rt.seed, self.dist.rank, self.dist.world_size,
                                          self.device)
         self.heldout = []
         if self.main and cfg.data.source == "synthetic":
             self.heldout = heldout_batches(cfg.data, self.body, cfg.log.eval_samples, cfg.log.eval_batch_size,
                                            self.device)
-        self.tracker = RunLogger(self.out_dir, enabled=self.main, tensorboard=cfg.log.tensorboard,
-                                 purge_step=None if state is None else int(state["step"]) + 1)
+
+    def _maybe_resume(self, state: dict | None, resume_from: Path | None) -> None:
+        """Load the checkpoint's state, if any; drop logged steps after the position either way."""
         if state is not None:
             self._load_checkpoint(state, resume_from)
         self.tracker.truncate_after(self.step)  # also without a checkpoint: each step is logged once
-        if self.main:
-            logger.info("D-PoSE: %s parameters, %d process(es) on %s, global batch %d",
-                        f"{self.net.num_parameters():,}", self.dist.world_size, self.device,
-                        cfg.data.batch_size * self.dist.world_size)
 
     def _init_weights(self) -> None:
         init = self.cfg.init
@@ -289,68 +325,97 @@ class DPoSETrainRecipe:
         return verdict.ok, scalars, extras
 
     def train(self) -> None:
-        cfg, rt, lg = self.cfg, self.cfg.runtime, self.cfg.log
+        """Steps until ``runtime.max_steps`` (or the time budget): step, window log, side tasks."""
+        rt = self.cfg.runtime
         if hasattr(self, "_rng_to_restore"):
             restore_rng_state(self._rng_to_restore)
         self.model.train()
-        bar = None
-        if self.main and lg.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=rt.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        bar = self._progress_bar()
         start = time.perf_counter()
-        window, n_window, t_window = {}, 0, time.perf_counter()
-        global_batch = cfg.data.batch_size * self.dist.world_size
+        self._reset_window()
         self.stopped_early = False
         while self.step < rt.max_steps:
-            if rt.max_minutes > 0 and any_rank(time.perf_counter() - start > 60 * rt.max_minutes):
-                self.stopped_early = True
-                if self.main:
-                    logger.info("time budget of %.1f min reached at step %d; stopping", rt.max_minutes,
-                                self.step)
+            if self._out_of_time(start):
                 break
             batch = self.stream.next()
             ok, scalars, extras = self._train_step(batch)
             self.step += 1
-            for k, v in scalars.items():  # means over the window's finite values (NaN if there are none)
-                total, count = window.get(k, (0.0, 0))
-                window[k] = (total + v, count + 1) if math.isfinite(v) else (total, count)
-            n_window += 1
+            self._accumulate(scalars)
             if bar is not None:
                 bar.update(1)
-            if self.step % lg.every == 0 or self.step == rt.max_steps:
-                means = all_reduce_mean({k: t / c if c else float("nan") for k, (t, c) in window.items()})
-                dt = time.perf_counter() - t_window
-                means.update(lr=self.optimizer.param_groups[0]["lr"],
-                             images_per_s=n_window * global_batch / dt,
-                             gpu_mem_gb=gpu_memory_gb(self.device), skipped_total=self.guard.total_skipped,
-                             data_position=self.stream.position)
-                self.tracker.log(self.step, means, kind="train")
-                if bar is not None:
-                    bar.set_postfix(loss=f"{means.get('loss', float('nan')):.4g}",
-                                    img_s=f"{means['images_per_s']:.1f}")
-                window, n_window, t_window = {}, 0, time.perf_counter()
+            if self.step % self.cfg.log.every == 0 or self.step == rt.max_steps:
+                self._log_window(bar)
             t_side = time.perf_counter()
-            if self.main and lg.image_every and self.step % lg.image_every == 0:
-                panel = make_panel(batch, extras["out"], extras["pred_body"].vertices.detach(),
-                                   self.body.faces, lg.panel_samples)
-                self.tracker.log_images(self.step, {"train": panel})
-            if lg.eval_every and self.step % lg.eval_every == 0 and self.step < rt.max_steps:
-                self.evaluate()
-            if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and self.step < rt.max_steps:
-                self.save_checkpoint()
-            t_window += time.perf_counter() - t_side  # panels, evaluation and checkpoints are not throughput
+            self._side_tasks(batch, extras)
+            self._t_window += time.perf_counter() - t_side  # panels, evaluation, checkpoints: not throughput
         if bar is not None:
             bar.close()
         self.train_seconds = time.perf_counter() - start
+
+    def _progress_bar(self):
+        """A tqdm bar on rank 0 when ``log.progress``, else None."""
+        if not (self.main and self.cfg.log.progress):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.cfg.runtime.max_steps, initial=self.step, desc="train", unit="step",
+                    dynamic_ncols=True)
+
+    def _out_of_time(self, start: float) -> bool:
+        """True (on every rank) once any rank has used ``runtime.max_minutes``; sets ``stopped_early``."""
+        rt = self.cfg.runtime
+        if not (rt.max_minutes > 0 and any_rank(time.perf_counter() - start > 60 * rt.max_minutes)):
+            return False
+        self.stopped_early = True
+        if self.main:
+            logger.info("time budget of %.1f min reached at step %d; stopping", rt.max_minutes, self.step)
+        return True
+
+    def _reset_window(self) -> None:
+        self._window, self._n_window, self._t_window = {}, 0, time.perf_counter()
+
+    def _accumulate(self, scalars: dict) -> None:
+        """Add a step's scalars to the window: means over the finite values (NaN if there are none)."""
+        for k, v in scalars.items():
+            total, count = self._window.get(k, (0.0, 0))
+            self._window[k] = (total + v, count + 1) if math.isfinite(v) else (total, count)
+        self._n_window += 1
+
+    def _log_window(self, bar) -> None:
+        """Log the window's means (averaged over ranks), learning rate, throughput and memory; reset it."""
+        global_batch = self.cfg.data.batch_size * self.dist.world_size
+        means = all_reduce_mean({k: t / c if c else float("nan") for k, (t, c) in self._window.items()})
+        dt = time.perf_counter() - self._t_window
+        means.update(lr=self.optimizer.param_groups[0]["lr"],
+                     images_per_s=self._n_window * global_batch / dt,
+                     gpu_mem_gb=gpu_memory_gb(self.device), skipped_total=self.guard.total_skipped,
+                     data_position=self.stream.position)
+        self.tracker.log(self.step, means, kind="train")
+        if bar is not None:
+            bar.set_postfix(loss=f"{means.get('loss', float('nan')):.4g}",
+                            img_s=f"{means['images_per_s']:.1f}")
+        self._reset_window()
+
+    def _side_tasks(self, batch, extras: dict) -> None:
+        """Panels, evaluation and checkpoints when their step comes (the last step's are in ``finish``)."""
+        cfg, lg, max_steps = self.cfg, self.cfg.log, self.cfg.runtime.max_steps
+        if self.main and lg.image_every and self.step % lg.image_every == 0:
+            n = lg.panel_samples
+            panel = make_panel(unnormalize_imagenet(batch.img[:n].float()), batch, extras["out"],
+                               extras["pred_body"].vertices.detach(), self.body.faces, n)
+            self.tracker.log_images(self.step, {"train": panel})
+        if lg.eval_every and self.step % lg.eval_every == 0 and self.step < max_steps:
+            self.evaluate()
+        if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and self.step < max_steps:
+            self.save_checkpoint()
 
     def evaluate(self) -> dict | None:
         """Held-out synthetic MPJPE / PA-MPJPE / PVE and the mean-pose baseline (rank 0), logged as
         ``eval``."""
         res = None
-        if self.main and self.cfg.data.overfit_batches and getattr(self.stream, "_pool", None):
+        if self.main and self.cfg.data.overfit_batches and getattr(self.stream, "pool", None):
             # Overfitting a fixed pool: how well the step fits the very batches it trains on.
-            pool = evaluate_heldout(self.net, self.body, self.stream._pool, self.device,
+            pool = evaluate_heldout(self.net, self.body, self.stream.pool, self.device,
                                     bf16=self.cfg.runtime.bf16, baseline=False)
             self.tracker.log(self.step, pool, kind="eval_pool")
             logger.info("step %d training pool: MPJPE %.1f  PA-MPJPE %.1f  PVE %.1f mm, part mIoU %.3f, "

@@ -111,3 +111,11 @@ def test_missing_and_unsafe_files(tmp_path, emdb_root):
         pickle.dump({"gender": Evil()}, fh)
     with pytest.raises(CorruptFileError, match="Refusing to unpickle"):
         EMDB(tmp_path / "evil")
+
+
+def test_sequence_name_of_every_sample(emdb_root):
+    """Raw pickles and the parsed npz (``P<k>/<seq>/...`` image paths) give EMDB's own sequence name."""
+    raw = EMDB(emdb_root)
+    npz = EMDBNpz(write_emdb_npz(emdb_root), emdb_root)
+    assert {raw.sequence_name(i) for i in range(len(raw))} == {"P0_09_outdoor_walk"}  # emdb1 only
+    assert [npz.sequence_name(i) for i in range(len(npz))] == ["P0_09_outdoor_walk"] * len(npz)

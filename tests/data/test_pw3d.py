@@ -151,3 +151,14 @@ def test_worker_processes_give_the_same_batches(pw3d_root):
             and torch.equal(x.scale, y.scale)
             and x.index.tolist() == y.index.tolist()
         )
+
+
+def test_sequence_name_of_every_sample(pw3d_root):
+    """The public accessor the per-sequence scores use: the raw and the parsed format name the sequence."""
+    raw = ThreeDPW(pw3d_root)
+    npz = ThreeDPWNpz(write_3dpw_npz(pw3d_root), pw3d_root)
+    assert [raw.sequence_name(i) for i in range(len(raw))] == [PW3D_SEQUENCE] * len(raw)
+    assert [npz.sequence_name(i) for i in range(len(npz))] == [PW3D_SEQUENCE] * len(npz)
+    assert raw.record_index(len(raw) - 1) == raw.num_records - 1  # one campose_valid False frame earlier
+    with pytest.raises(IndexError):
+        raw.sequence_name(len(raw))

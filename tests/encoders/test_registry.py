@@ -16,6 +16,9 @@ EXPECTED = {
     "resnet34": (64, 128, 256, 512),
     "resnet50": (256, 512, 1024, 2048),
     "convnext_tiny": (96, 192, 384, 768),
+    "efficientnet_lite0": (24, 40, 112, 320),
+    "efficientnet_lite1": (24, 40, 112, 320),
+    "efficientnet_lite2": (24, 48, 120, 352),
 }
 # Cheap enough to run forward/backward on 2 CPU cores.
 RUNNABLE = ["hrnet_w18", "resnet18", "convnext_tiny"]

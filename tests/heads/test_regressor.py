@@ -122,3 +122,17 @@ def test_errors():
         head(torch.randn(1, 22, 720), torch.randn(1, 3), torch.randn(1, 47, 2, 2))
     with pytest.raises(ShapeError, match=r"init_pose.*needs 132 values"):
         head.set_mean_params(torch.zeros(144), torch.zeros(11), torch.zeros(3))
+
+
+def test_initial_prediction_is_the_zero_update_output():
+    """The mean-pose baseline: with the decoders zeroed, forward returns exactly the start values."""
+    head = DPoSERegressor(att_channels=8, hidden=4)
+    with torch.no_grad():
+        for m in (head.decpose, head.decshape, head.deccam):
+            for p in m.parameters():
+                p.zero_()
+    out = head(torch.randn(3, 22, 8), torch.randn(3, 3), torch.randn(3, 48, 7, 7))
+    pose, betas = head.initial_prediction(3)
+    assert pose.shape == (3, 22, 3, 3) and betas.shape == (3, head.num_betas)
+    torch.testing.assert_close(pose, out.pose_rotmat)
+    torch.testing.assert_close(betas, out.betas)

@@ -105,3 +105,27 @@ def test_errors():
     with pytest.raises(ShapeError,
                        match=r"regress_joints: `regressor` must have shape \(J, V\); got \(17, 59\)"):
         regress_joints(torch.zeros(1, V, 3), torch.zeros(17, V - 1))
+
+
+def test_smplx24_pelvis_against_numpy():
+    """The held-out synthetic protocol: joints 0–23 and all vertices, each body aligned by its own joint 0."""
+    from scipy.spatial.transform import Rotation
+
+    from hpskit.metrics import SMPLX24_EVAL_JOINTS, smplx24_pelvis_errors
+
+    g = torch.Generator().manual_seed(0)
+    pj, gj = torch.randn(3, 30, 3, generator=g), torch.randn(3, 30, 3, generator=g)
+    pv, gv = torch.randn(3, 50, 3, generator=g), torch.randn(3, 50, 3, generator=g)
+    out = smplx24_pelvis_errors(pj, pv, gj, gv)
+    P, G = pj.numpy()[:, :24], gj.numpy()[:, :24]
+    P0, G0 = P - P[:, :1], G - G[:, :1]
+    np.testing.assert_allclose(out["mpjpe"].numpy(), np.linalg.norm(P0 - G0, axis=-1).mean(1), rtol=1e-5)
+    Vp, Vg = pv.numpy() - P[:, :1], gv.numpy() - G[:, :1]
+    np.testing.assert_allclose(out["pve"].numpy(), np.linalg.norm(Vp - Vg, axis=-1).mean(1), rtol=1e-5)
+    # PA: a rotated, scaled, shifted copy of the ground truth scores zero; joints past 23 are ignored.
+    R = torch.as_tensor(Rotation.random(random_state=1).as_matrix(), dtype=torch.float32)
+    moved = 1.7 * gj @ R.T + 0.3
+    moved[:, SMPLX24_EVAL_JOINTS:] = 100.0
+    assert smplx24_pelvis_errors(moved, gv, gj, gv)["pa_mpjpe"].abs().max() < 1e-4
+    with pytest.raises(ConfigError, match="24 joints"):
+        smplx24_pelvis_errors(pj[:, :20], pv, gj[:, :20], gv)

@@ -452,3 +452,18 @@ def test_boxes_none_on_an_empty_picture_is_a_clear_error(bare):
 
     with pytest.raises(NoPersonError):
         predict(bare, [np.zeros((96, 128, 3), np.uint8)])
+
+
+def test_read_only_numpy_image_is_taken_without_a_warning():
+    """``np.asarray(PIL image)`` is read-only: it is copied (torch would warn on every call), not changed."""
+    import warnings
+
+    from hpskit.models.predict import _as_images
+
+    img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    img.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (out,), single = _as_images(img)
+    assert single and out.shape == (3, 4, 5)
+    np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), img)

@@ -188,6 +188,15 @@ class RealDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self._rows)
 
+    def record_index(self, index: int) -> int:
+        """The record (row of the dataset's files) that sample ``index`` reads."""
+        return int(self._rows[int(index)])
+
+    def sequence_name(self, index: int) -> str:
+        """Name of the sequence sample ``index`` belongs to (per-sequence scores); ``name`` for datasets
+        without sequences."""
+        return self.name
+
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation stream (with a fixed ``seed``, each epoch draws new crops)."""
         self.epoch = int(epoch)

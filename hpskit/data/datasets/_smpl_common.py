@@ -181,6 +181,17 @@ class SMPLNpzDataset(RealDataset):
         )
         self._set_records(n, valid, reasons)
 
+    def sequence_name(self, index: int) -> str:
+        """The sequence of sample ``index``, read from its image path: ``imageFiles/<seq>/...`` (3DPW) gives
+        ``<seq>``; ``P<k>/<seq>/...`` (EMDB) gives EMDB's own name ``P<k>_<seq>`` (e.g.
+        ``P0_09_outdoor_walk``); a path of fewer than three parts gives its first part."""
+        parts = Path(self._imgname[self.record_index(index)]).parts
+        if len(parts) < 3:
+            return parts[0]
+        if parts[0].startswith("P") and parts[0][1:].isdigit():
+            return f"{parts[0]}_{parts[1]}"
+        return parts[1]
+
     def _load_frame(self, r: int) -> FrameData:
         img = read_rgb(self.image_root / self._imgname[r], self.name)
         H, W = img.shape[:2]

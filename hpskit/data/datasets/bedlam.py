@@ -1,6 +1,6 @@
 """BEDLAM (Black et al., CVPR 2023): synthetic videos with SMPL-X ground truth, depth and person masks.
 
-On-disk layout and label keys: ``docs/formats.md`` (hpskit's summary) and the reference notes it cites.
+On-disk layout, label keys, masks and depth: ``docs/formats.md`` §4.
 What this loader does, per label row (one person in one frame):
 
 * image ``<root>/training_images/<scene>/png/<imgname>``; close-up scenes (``'closeup'`` in the scene name)

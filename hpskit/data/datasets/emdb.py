@@ -148,6 +148,10 @@ class EMDB(RealDataset):
             "invalid": np.asarray(inv if inv is not None else [], np.int64).reshape(-1),
         }
 
+    def sequence_name(self, index: int) -> str:
+        """The name of the sequence sample ``index`` comes from."""
+        return str(self.sequences[int(self._rec["seq"][self.record_index(index)])]["name"])
+
     def _load_frame(self, r: int) -> FrameData:
         si, f = int(self._rec["seq"][r]), int(self._rec["frame"][r])
         seq = self.sequences[si]

@@ -160,6 +160,10 @@ class ThreeDPW(RealDataset):
             "campose_valid": d["campose_valid"],
         }
 
+    def sequence_name(self, index: int) -> str:
+        """The name of the sequence sample ``index`` comes from."""
+        return str(self.sequences[int(self._rec["seq"][self.record_index(index)])]["name"])
+
     def _load_frame(self, r: int) -> FrameData:
         si, a, f = (int(self._rec[k][r]) for k in ("seq", "actor", "frame"))
         seq = self.sequences[si]

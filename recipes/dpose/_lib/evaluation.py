@@ -1,12 +1,6 @@
-"""Evaluation of a trained D-PoSE: the paper's 3DPW / EMDB protocol (formats.md §7), the official EMDB
-protocol, and the held-out synthetic split.
-
-3DPW / EMDB: the network's SMPL-X vertices (neutral, 11 betas, flat hands, no translation) become SMPL
-vertices through the 6890×10475 ``smplx2smpl`` matrix; the ground truth is the gendered SMPL mesh of the
-sample's pose and betas. Protocol ``dpose_h36m14`` (the paper): 14 LSP joints from the H36M regressor,
-each body aligned by its H36M pelvis. Protocol ``smpl24_hips`` (official EMDB): 24 SMPL joints, the
-neutral SMPL regressor for the prediction and the gendered one for the ground truth, hip-midpoint
-alignment. Every sample is scored (no dropped partial batch).
+"""The evaluation recipe's config (``EvalConfig``) and wiring: load the network, build the dataset, call
+the evaluation loops of :mod:`hpskit.engine.evaluation` (3DPW / EMDB under the paper's or the official EMDB
+protocol; the held-out synthetic split), and format the table.
 """
 
 from __future__ import annotations
@@ -18,22 +12,17 @@ from pathlib import Path
 
 import torch
 
-from hpskit.body import (
-    SMPLBody,
-    load_h36m_regressor,
-    load_smplx2smpl,
-    resolve_smplx_path,
-    smplx_to_smpl_vertices,
-)
-from hpskit.core import MissingFileError
-from hpskit.data import EMDB, CropConfig, EMDBNpz, ThreeDPW, ThreeDPWNpz, collate_samples
-from hpskit.metrics import PROTOCOLS, MetricAccumulator, smpl_mesh_errors, to_mm
+from hpskit.body import load_smplx2smpl, resolve_smplx_path
+from hpskit.data import EMDB, CropConfig, EMDBNpz, ThreeDPW, ThreeDPWNpz
+from hpskit.engine import check_sample_count, evaluate_heldout
+from hpskit.engine import evaluate_smpl_dataset as evaluate_smpl
+from hpskit.metrics import PROTOCOLS
 from hpskit.models import DPoSE
 
 from .config import DataConfig, TrainConfig
-from .steps import autocast, evaluate_heldout
+from .data import heldout_batches
 
-__all__ = ["EvalConfig", "load_network", "sequence_names", "build_smpl_dataset", "evaluate_smpl_dataset",
+__all__ = ["EvalConfig", "load_network", "build_smpl_dataset", "check_sample_count", "evaluate_smpl_dataset",
            "evaluate_synthetic", "format_table"]
 
 logger = logging.getLogger(__name__)
@@ -130,28 +119,6 @@ def load_network(path: str | Path, body_model: str | None = None) -> DPoSE:
     return net.eval()
 
 
-def sequence_names(ds, indices) -> list[str]:
-    """Sequence name of each sample index of a 3DPW / EMDB dataset.
-
-    The datasets keep this in their record tables (``_imgname``, ``_rec``), not in the samples; this
-    reads them (hpskit.data has no public accessor yet).
-    """
-    out = []
-    for j in (int(i) for i in indices):
-        r = int(ds._rows[j])
-        if hasattr(ds, "_imgname"):  # parsed npz: imageFiles/<seq>/... (3DPW) or P<k>/<seq>/... (EMDB)
-            parts = Path(ds._imgname[r]).parts
-            if len(parts) < 3:
-                out.append(parts[0])
-            elif parts[0].startswith("P") and parts[0][1:].isdigit():
-                out.append(f"{parts[0]}_{parts[1]}")  # EMDB's own sequence name, e.g. P0_09_outdoor_walk
-            else:
-                out.append(parts[1])
-        else:
-            out.append(str(ds.sequences[int(ds._rec["seq"][r])]["name"]))
-    return out
-
-
 def build_smpl_dataset(cfg: EvalConfig, crop_mode: str = "exact"):
     crop = CropConfig(res=cfg.res, mode=crop_mode)
     if cfg.dataset == "3dpw":
@@ -163,7 +130,7 @@ def build_smpl_dataset(cfg: EvalConfig, crop_mode: str = "exact"):
 
 @torch.no_grad()
 def evaluate_smpl_dataset(cfg: EvalConfig, device: torch.device, progress=None) -> dict:
-    """Score a network on 3DPW or EMDB under ``cfg.protocol`` (see the module docstring).
+    """Score a network on 3DPW or EMDB under ``cfg.protocol`` (:func:`hpskit.engine.evaluate_smpl_dataset`).
 
     Returns:
         ``MetricAccumulator.summary()`` in mm plus ``dataset``, ``protocol`` and ``model``.
@@ -177,65 +144,16 @@ def evaluate_smpl_dataset(cfg: EvalConfig, device: torch.device, progress=None) 
     net = load_network(cfg.model, body_model=str(smplx_file)).to(device)
     ds = build_smpl_dataset(cfg, crop_mode=getattr(net.config, "crop_mode", "exact"))  # as the weights want
     check_sample_count(ds, cfg.expected_samples)
-    genders = sorted({"male", "female", "neutral"} if cfg.protocol == "smpl24_hips" else {"male", "female"})
-    smpl = {g: SMPLBody(cfg.body_models, gender=g).to(device) for g in genders}
-    if cfg.protocol == "dpose_h36m14":
-        pred_reg = load_h36m_regressor(cfg.body_models).to(device)
-        gt_reg = {g: pred_reg for g in genders}
-    else:
-        pred_reg = smpl["neutral"].J_regressor
-        gt_reg = {g: smpl[g].J_regressor for g in genders}
-    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, drop_last=False,
-                                         num_workers=cfg.num_workers, collate_fn=collate_samples)
-    acc = MetricAccumulator()
-    for batch in (progress(loader) if progress else loader):
-        batch = batch.to(device)
-        with autocast(device, cfg.bf16):
-            out = net(batch.img, batch.bbox_info)
-        v_pred = smplx_to_smpl_vertices(net.body(out).vertices.float(), M)
-        errs = {}
-        for g in sorted(set(batch.gender)):
-            idx = torch.tensor([i for i, x in enumerate(batch.gender) if x == g], device=device)
-            body = smpl.get(g, smpl["female"])  # the authors: anything but 'male' is female
-            gt = body(batch.smpl_pose_rotmat[idx], batch.betas[idx, :10]).vertices
-            e = smpl_mesh_errors(v_pred[idx], gt, pred_reg, cfg.protocol, gt_regressor=gt_reg.get(g,
-                                                                                                  gt_reg["female"]))
-            for k, v in e.items():
-                errs.setdefault(k, torch.zeros(len(batch), device=device))[idx] = to_mm(v)
-        acc.update(errs, sequences=sequence_names(ds, batch.index.tolist()))
-    if len(acc) != len(ds):
-        raise RuntimeError(f"evaluation scored {len(acc)} of {len(ds)} samples")  # pragma: no cover
+    summary = evaluate_smpl(net, ds, M, cfg.body_models, cfg.protocol, device, batch_size=cfg.batch_size,
+                            num_workers=cfg.num_workers, bf16=cfg.bf16, progress=progress)
     return {"dataset": cfg.dataset, "protocol": cfg.protocol, "model": str(cfg.model), "unit": "mm",
             "expected_samples": cfg.expected_samples, "records": int(getattr(ds, "num_records", len(ds))),
-            **acc.summary()}
-
-
-def check_sample_count(ds, expected: int | None) -> None:
-    """Log how many samples will be scored out of how many the protocol expects; refuse a mismatch.
-
-    Raises:
-        MissingFileError: If ``expected`` is set and the dataset yields another number of samples.
-    """
-    n = len(ds)
-    left_out = ", ".join(f"{k}: {v}" for k, v in sorted(getattr(ds, "skipped", {}).items())) or "none"
-    seqs = f", {len(ds.sequences)} sequence files" if hasattr(ds, "sequences") else ""
-    if expected is None:
-        logger.info("%s: scoring %d samples (%d records%s; left out: %s); set expected_samples to check the "
-                    "protocol's count", ds.name, n, getattr(ds, "num_records", n), seqs, left_out)
-        return
-    if n != expected:
-        raise MissingFileError(f"{ds.name}: the protocol expects {expected} samples but the dataset yields "
-                               f"{n} ({getattr(ds, 'num_records', n)} records{seqs}; left out: "
-                               f"{left_out}). A sequence or label file is missing or damaged; evaluation "
-                               "refused rather than scoring a smaller benchmark.")
-    logger.info("%s: scoring %d of the %d samples the protocol expects", ds.name, n, expected)
+            **summary}
 
 
 def evaluate_synthetic(cfg: EvalConfig, device: torch.device, progress=None) -> dict:
     """The held-out synthetic split with the model's own body (SMPL-X joints 0–23 and vertices,
     pelvis-aligned)."""
-    from .data import heldout_batches
-
     net = load_network(cfg.model).to(device)
     data = DataConfig(**{**cfg.synthetic.__dict__, "res": cfg.res})
     batches = heldout_batches(data, net.body_model, cfg.samples, cfg.batch_size, device)

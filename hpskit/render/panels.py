@@ -12,10 +12,10 @@ import torch
 from torch import Tensor
 
 from hpskit.body import PART_PALETTE
-from hpskit.data import Batch
-from hpskit.data.transforms import unnormalize_imagenet
+from hpskit.core import check_shape
 from hpskit.geometry import crop_affine, crop_cam_to_full_transl
-from hpskit.render import overlay, render_rgb
+
+from .shading import overlay, render_rgb
 
 __all__ = ["make_panel"]
 
@@ -32,20 +32,24 @@ def _parts_rgb(labels: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def make_panel(batch: Batch, out, pred_verts: Tensor, faces: Tensor, n: int = 4) -> Tensor:
+def make_panel(rgb: Tensor, batch, out, pred_verts: Tensor, faces: Tensor, n: int = 4) -> Tensor:
     """A (3, n·R, 6·R) image in [0, 1]: columns input | mesh overlay | GT parts | predicted parts | GT depth |
     predicted depth (black without a depth branch).
 
     Args:
-        batch: The batch (R = crop size).
-        out: The network output for it.
+        rgb: The input crops as RGB in [0, 1] (e.g. the batch's images un-normalised), (B, 3, R, R).
+        batch: The batch (:class:`hpskit.data.Batch`): ``center`` (B, 2), ``scale`` (B,), ``K`` (B, 3, 3),
+            ``parts`` (B, R, R) and ``depth`` (B, 1, R, R).
+        out: The network output for it: ``cam`` (B, 3), ``part_logits`` (B, C, R, R), ``depth`` (B, 1, R, R)
+            or None.
         pred_verts: Predicted body-frame vertices, (B, V, 3).
         faces: Body faces (F, 3).
         n: Samples shown (the first n).
     """
-    n = min(n, len(batch))
-    res = batch.img.shape[-1]
-    img = unnormalize_imagenet(batch.img[:n].float()).clamp(0, 1)
+    check_shape(rgb, ("B", 3, "R", "R"), "rgb", "make_panel")
+    n = min(n, len(rgb))
+    res = rgb.shape[-1]
+    img = rgb[:n].float().clamp(0, 1)
     transl = crop_cam_to_full_transl(out.cam[:n].float(), batch.center[:n], batch.scale[:n], batch.K[:n])
     A = crop_affine(batch.center[:n], batch.scale[:n], res)
     K_crop = torch.cat([A, A.new_tensor([0.0, 0.0, 1.0]).expand(n, 1, 3)], 1) @ batch.K[:n]
