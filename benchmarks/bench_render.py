@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from hpskit.render import Renderer, rasterize
-from hpskit.render.meshes import figure_mesh
+from hpskit.testing.meshes import figure_mesh
 
 
 def _rot(axis: int, angle: Tensor) -> Tensor:

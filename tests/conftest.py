@@ -52,29 +52,16 @@ def _isolated_user_dir(tmp_path_factory, monkeypatch):
     yield
 
 
-# Reference tensors of the authors' model (fixtures/reference_state_dict.tsv), shared by the block tests.
-REFERENCE_TSV = Path(__file__).resolve().parent / "fixtures" / "reference_state_dict.tsv"
-
-
-def _read_reference() -> list[tuple[str, tuple[int, ...], int, str]]:
-    rows = []
-    lines = REFERENCE_TSV.read_text().splitlines()
-    header = lines[0].split("\t")
-    ik, ish, inum, ikind = (header.index(c) for c in ("key", "shape", "numel", "kind"))
-    for line in lines[1:]:
-        cols = line.split("\t")
-        shape = tuple(int(s) for s in cols[ish].strip("[]").split(",") if s.strip())
-        rows.append((cols[ik], shape, int(cols[inum]), cols[ikind]))
-    return rows
-
-
 @pytest.fixture(scope="session")
 def reference_block():
-    """``reference_block("model.head.")`` → ordered [(key without prefix, shape, numel, kind)]."""
-    rows = _read_reference()
+    """``reference_block("model.head.")`` → ordered [(key without prefix, shape, numel, kind)] of the authors'
+    checkpoint (tests/_reference.py), shared by the block tests."""
+    from _reference import official_checkpoint_keys
+
+    rows = official_checkpoint_keys()
 
     def block(prefix: str):
-        return [(k[len(prefix):], s, n, kind) for k, s, n, kind in rows if k.startswith(prefix)]
+        return [(t.key[len(prefix):], t.shape, t.numel, t.kind) for t in rows if t.key.startswith(prefix)]
 
     return block
 

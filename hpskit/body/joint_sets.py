@@ -21,6 +21,8 @@ from __future__ import annotations
 
 __all__ = [
     "NUM_SMPLX_BODY_JOINTS",
+    "NUM_SMPLX_BODY_POSE_JOINTS",
+    "NUM_SMPLX_HAND_JOINTS",
     "SMPLX_JOINT_NAMES",
     "SMPLX_PARENTS",
     "SMPLX_BODY_FLIP_PERM",
@@ -36,8 +38,13 @@ __all__ = [
     "flip_permutation",
 ]
 
-#: Joints D-PoSE predicts rotations for: 0 = global orientation, 1..21 = body.
+#: Joints D-PoSE predicts rotations for: 0 = global orientation (pelvis), 1..21 = body; the rows of
+#: ``pose_rotmat`` (``hpskit.data.Sample``) and of the model's pose output.
 NUM_SMPLX_BODY_JOINTS = 22
+#: Rotations in SMPL-X's ``body_pose`` argument: the body joints 1..21 without the global orientation.
+NUM_SMPLX_BODY_POSE_JOINTS = NUM_SMPLX_BODY_JOINTS - 1
+#: Rotations in each of SMPL-X's ``left_hand_pose`` / ``right_hand_pose`` arguments.
+NUM_SMPLX_HAND_JOINTS = 15
 
 _HAND = ("index1", "index2", "index3", "middle1", "middle2", "middle3", "pinky1", "pinky2", "pinky3",
          "ring1", "ring2", "ring3", "thumb1", "thumb2", "thumb3")

@@ -135,7 +135,7 @@ def smplx_to_smpl_vertices(vertices: Tensor, matrix: Tensor) -> Tensor:
     """
     dims = check_shape(matrix, ("V_smpl", "V_smplx"), "matrix", "smplx_to_smpl_vertices")
     check_shape(vertices, ("B", "V_smplx", 3), "vertices", "smplx_to_smpl_vertices", dims)
-    return torch.matmul(matrix.to(device=vertices.device, dtype=vertices.dtype), vertices)
+    return regress_joints(vertices, matrix)
 
 
 class SMPLXToSMPL(nn.Module):
@@ -162,7 +162,10 @@ class SMPLXToSMPL(nn.Module):
 
 
 def regress_joints(vertices: Tensor, regressor: Tensor) -> Tensor:
-    """Joints as fixed linear combinations of vertices (e.g. the H36M regressor on SMPL vertices).
+    """Rows of a fixed linear map of the vertices, ``J[b] = regressor @ vertices[b]``.
+
+    The one home of this product: joint regressors (H36M (17, 6890), SMPL (24, 6890)) in
+    :mod:`hpskit.metrics` and the SMPL-X → SMPL vertex matrix in :func:`smplx_to_smpl_vertices` use it.
 
     Args:
         vertices: Shape (B, V, 3).
@@ -172,10 +175,15 @@ def regress_joints(vertices: Tensor, regressor: Tensor) -> Tensor:
     Returns:
         Joints, shape (B, J, 3).
 
+    Raises:
+        ShapeError: If ``vertices`` is not (B, V, 3) or the regressor's columns differ from V.
+
     Example:
         >>> regress_joints(torch.ones(1, 5, 3), torch.full((2, 5), 0.2)).shape
         torch.Size([1, 2, 3])
     """
-    dims = check_shape(regressor, ("J", "V"), "regressor", "regress_joints")
-    check_shape(vertices, ("B", "V", 3), "vertices", "regress_joints", dims)
+    dims = check_shape(vertices, ("B", "V", 3), "vertices", "regress_joints")
+    check_shape(regressor, ("J", "V"), "regressor", "regress_joints", dims=dims,
+                hint="The regressor's columns must match the mesh's vertex count.")
+    # J[b, j, c] = Σ_v regressor[j, v] · vertices[b, v, c]
     return torch.matmul(regressor.to(device=vertices.device, dtype=vertices.dtype), vertices)

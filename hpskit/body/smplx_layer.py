@@ -33,6 +33,7 @@ from ..core import (
 )
 from ..geometry import axis_angle_to_rotmat, rot6d_to_rotmat
 from .io import check_finite_arrays, resolve_smplx_path, validate_smplx_npz
+from .joint_sets import NUM_SMPLX_BODY_POSE_JOINTS, NUM_SMPLX_HAND_JOINTS
 
 __all__ = ["BodyOutput", "SMPLXBody"]
 
@@ -137,9 +138,6 @@ class SMPLXBody(nn.Module):
         >>> out.vertices.shape[-1], out.joints.shape[1:]  # doctest: +SKIP
         (3, torch.Size([127, 3]))
     """
-
-    NUM_BODY_JOINTS = 21
-    NUM_HAND_JOINTS = 15
 
     def __init__(
         self,
@@ -286,9 +284,9 @@ class SMPLXBody(nn.Module):
         """
         dims: dict[str, int] = {}
         global_orient = self._rotmats(global_orient, 1, "global_orient", dims)
-        body_pose = self._rotmats(body_pose, self.NUM_BODY_JOINTS, "body_pose", dims)
-        left_hand_pose = self._rotmats(left_hand_pose, self.NUM_HAND_JOINTS, "left_hand_pose", dims)
-        right_hand_pose = self._rotmats(right_hand_pose, self.NUM_HAND_JOINTS, "right_hand_pose", dims)
+        body_pose = self._rotmats(body_pose, NUM_SMPLX_BODY_POSE_JOINTS, "body_pose", dims)
+        left_hand_pose = self._rotmats(left_hand_pose, NUM_SMPLX_HAND_JOINTS, "left_hand_pose", dims)
+        right_hand_pose = self._rotmats(right_hand_pose, NUM_SMPLX_HAND_JOINTS, "right_hand_pose", dims)
         jaw_pose = self._rotmats(jaw_pose, 1, "jaw_pose", dims)
         leye_pose = self._rotmats(leye_pose, 1, "leye_pose", dims)
         reye_pose = self._rotmats(reye_pose, 1, "reye_pose", dims)

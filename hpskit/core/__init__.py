@@ -1,5 +1,5 @@
-"""Core utilities shared by every subpackage: errors, input checks, registries, file lookup, restricted
-unpickling, shared constants."""
+"""Core utilities shared by every subpackage: errors, input checks, strict state_dict comparison,
+registries, file lookup, restricted unpickling, shared constants."""
 
 from .assets import BODY_MODELS_ENV, find_file, user_data_dir
 from .checks import check_finite, check_shape, check_tensor, format_shape
@@ -24,8 +24,15 @@ from .files import (
     write_failed,
 )
 from .modes import eval_mode, model_lock
-from .pickles import restricted_pickle_load
+from .pickles import (
+    RefusedGlobalError,
+    RestrictedUnpickler,
+    data_only_global,
+    restricted_pickle_load,
+    restricted_pickle_module,
+)
 from .registry import Registry
+from .state_dicts import check_state_dict
 
 __all__ = [
     "BODY_MODELS_ENV",
@@ -48,11 +55,16 @@ __all__ = [
     "model_lock",
     "check_finite",
     "check_shape",
+    "check_state_dict",
     "check_tensor",
     "find_file",
     "format_shape",
     "publish_files",
     "restricted_pickle_load",
+    "restricted_pickle_module",
+    "data_only_global",
+    "RefusedGlobalError",
+    "RestrictedUnpickler",
     "staging_folder",
     "user_data_dir",
     "write_failed",

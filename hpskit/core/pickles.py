@@ -5,6 +5,13 @@ Body-model files (SMPL ``.pkl``, ``smplx2smpl.pkl``, object members of npz archi
 file can run arbitrary code. :func:`restricted_pickle_load` admits only the classes plain numerical data
 needs (numpy arrays, dtypes and scalars, scipy.sparse matrices, the builtin containers) and refuses every
 other global by name; strings are decoded as latin1, as Python 2 pickles need.
+
+:class:`RestrictedUnpickler` is the one unpickler class behind every pickle hpskit reads: its ``find_class``
+resolves a global only through an allow-list function. :func:`restricted_pickle_load` uses it with
+:func:`data_only_global` (the list above); the converter of the authors' Lightning checkpoint
+(:mod:`hpskit.models.convert_dpose`) uses it with its own list (torch's tensor-rebuild functions and a
+plain-dict stand-in for yacs ``CfgNode``) through :func:`restricted_pickle_module`, which wraps it as the
+``pickle_module`` that ``torch.load`` takes.
 """
 
 from __future__ import annotations
@@ -15,13 +22,25 @@ import copyreg
 import os
 import pickle
 import struct
+import types
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
 
 from .errors import CorruptFileError
 
-__all__ = ["restricted_pickle_load"]
+__all__ = [
+    "GlobalResolver",
+    "RefusedGlobalError",
+    "RestrictedUnpickler",
+    "data_only_global",
+    "restricted_pickle_load",
+    "restricted_pickle_module",
+]
+
+#: ``(module, name) -> object``, or ``None`` to refuse the global.
+GlobalResolver = Callable[[str, str], Any]
 
 _CLEAN_CH = (
     "It holds chumpy objects (the official SMPL pickles do). Convert it once with smplx's "
@@ -38,42 +57,92 @@ def _numpy_core():
     return getattr(np, "_core", None) or np.core
 
 
-class _DataOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that builds numpy / scipy.sparse data and refuses every other global."""
+def data_only_global(module: str, name: str) -> Any:
+    """Resolve the globals plain numerical data needs (numpy, scipy.sparse, builtin containers); else None.
 
-    def __init__(self, file: IO[bytes], source: str):
-        super().__init__(file, encoding="latin1")
-        self._source = source
+    Example:
+        >>> data_only_global("numpy", "ndarray") is np.ndarray, data_only_global("os", "system")
+        (True, None)
+    """
+    numpy_mods = ("numpy.core.multiarray", "numpy._core.multiarray")
+    if module in numpy_mods and name in ("_reconstruct", "scalar"):
+        return getattr(_numpy_core().multiarray, name)
+    if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
+        return _numpy_core().numeric._frombuffer
+    if module == "numpy" and name in ("ndarray", "dtype"):
+        return getattr(np, name)
+    if module == "numpy.dtypes" and name.endswith("DType") and hasattr(np.dtypes, name):
+        return getattr(np.dtypes, name)
+    if module.startswith("scipy.sparse") and name in _SPARSE_NAMES:
+        import scipy.sparse
+
+        return getattr(scipy.sparse, name)
+    if (module, name) in {("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor")}:
+        return copyreg._reconstructor  # builds an *allowed* class: cls comes through find_class too
+    if (module, name) in {("_codecs", "encode"), ("codecs", "encode")}:
+        return codecs.encode  # protocol-2 pickles from Python 3 spell bytes as encode(str, "latin1")
+    if module in ("builtins", "__builtin__") and name in _BUILTINS:
+        return _BUILTINS[name]
+    if (module, name) == ("collections", "OrderedDict"):
+        return collections.OrderedDict
+    return None
+
+
+class RefusedGlobalError(pickle.UnpicklingError):
+    """A pickle asked for a global its allow-list does not admit; nothing of it was called.
+
+    Attributes:
+        module: The global's module (e.g. ``"posix"``).
+        name: The global's name (e.g. ``"system"``).
+    """
+
+    def __init__(self, module: str, name: str):
+        super().__init__(f"{module}.{name}")
+        self.module, self.name = module, name
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler whose ``find_class`` admits only what ``resolve`` returns; any other global raises
+    :class:`RefusedGlobalError` before it is called.
+
+    Args:
+        file: An open binary file.
+        resolve: The allow-list, ``(module, name) -> object or None`` (default :func:`data_only_global`).
+        **kwargs: ``pickle.Unpickler`` options; ``encoding`` defaults to ``"latin1"`` (Python 2 pickles).
+    """
+
+    def __init__(self, file: IO[bytes], resolve: GlobalResolver = data_only_global, **kwargs: Any):
+        kwargs.setdefault("encoding", "latin1")
+        super().__init__(file, **kwargs)
+        self._resolve = resolve
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: D102 - pickle API
-        if module.startswith("chumpy"):
-            raise CorruptFileError(f"Cannot load '{self._source}': {_CLEAN_CH}")
-        numpy_mods = ("numpy.core.multiarray", "numpy._core.multiarray")
-        if module in numpy_mods and name in ("_reconstruct", "scalar"):
-            return getattr(_numpy_core().multiarray, name)
-        if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
-            return _numpy_core().numeric._frombuffer
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
-        if module == "numpy.dtypes" and name.endswith("DType") and hasattr(np.dtypes, name):
-            return getattr(np.dtypes, name)
-        if module.startswith("scipy.sparse") and name in _SPARSE_NAMES:
-            import scipy.sparse
+        obj = self._resolve(module, name)
+        if obj is None:
+            raise RefusedGlobalError(module, name)
+        return obj
 
-            return getattr(scipy.sparse, name)
-        if (module, name) in {("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor")}:
-            return copyreg._reconstructor  # builds an *allowed* class: cls comes through find_class too
-        if (module, name) in {("_codecs", "encode"), ("codecs", "encode")}:
-            return codecs.encode  # protocol-2 pickles from Python 3 spell bytes as encode(str, "latin1")
-        if module in ("builtins", "__builtin__") and name in _BUILTINS:
-            return _BUILTINS[name]
-        if (module, name) == ("collections", "OrderedDict"):
-            return collections.OrderedDict
-        raise CorruptFileError(
-            f"Refusing to unpickle '{module}.{name}' from '{self._source}': hpskit only loads plain numpy / "
-            "scipy.sparse data from pickles (arbitrary classes could run code). If this is a genuine model "
-            "or dataset file, convert its values to numpy arrays first."
-        )
+
+def restricted_pickle_module(resolve: GlobalResolver,
+                             name: str = "hpskit_restricted_pickle") -> types.ModuleType:
+    """A module with ``Unpickler`` and ``load`` bound to ``resolve``: the ``pickle_module`` of ``torch.load``.
+
+    Args:
+        resolve: The allow-list, ``(module, name) -> object or None``.
+        name: The module's name (shown in tracebacks).
+
+    Returns:
+        A module object whose ``Unpickler(file, **kw)`` is a :class:`RestrictedUnpickler` over ``resolve``.
+    """
+
+    class _Unpickler(RestrictedUnpickler):
+        def __init__(self, file: IO[bytes], **kwargs: Any):
+            super().__init__(file, resolve, **kwargs)
+
+    module = types.ModuleType(name)
+    module.Unpickler = _Unpickler
+    module.load = lambda file, **kwargs: _Unpickler(file, **kwargs).load()
+    return module
 
 
 def restricted_pickle_load(file: str | os.PathLike | IO[bytes], source: str | None = None) -> Any:
@@ -108,9 +177,15 @@ def restricted_pickle_load(file: str | os.PathLike | IO[bytes], source: str | No
             raise CorruptFileError(f"'{src}' is a directory, not a pickle file.") from e
     src = source or getattr(file, "name", "<pickle>")
     try:
-        return _DataOnlyUnpickler(file, src).load()
-    except CorruptFileError:
-        raise
+        return RestrictedUnpickler(file, data_only_global).load()
+    except RefusedGlobalError as e:
+        if e.module.startswith("chumpy"):
+            raise CorruptFileError(f"Cannot load '{src}': {_CLEAN_CH}") from None
+        raise CorruptFileError(
+            f"Refusing to unpickle '{e.module}.{e.name}' from '{src}': hpskit only loads plain numpy / "
+            "scipy.sparse data from pickles (arbitrary classes could run code). If this is a genuine model "
+            "or dataset file, convert its values to numpy arrays first."
+        ) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, UnicodeDecodeError, struct.error) as e:
         raise CorruptFileError(

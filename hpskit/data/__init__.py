@@ -3,12 +3,13 @@
 * :mod:`hpskit.data.sample`: the schema and :func:`collate_samples`;
 * :mod:`hpskit.data.crop`: the geometric crop of the real datasets (box, jitter, random crop);
 * :mod:`hpskit.data.datasets`: BEDLAM, AGORA, 3DPW, EMDB readers of the real on-disk formats;
-* :mod:`hpskit.data.fixtures`: writers of tiny datasets in those formats (tests, demos);
 * :mod:`hpskit.data.transforms`: photometric augmentation (kornia) and GPU JPEG decoding;
 * :mod:`hpskit.data.synthetic`: :class:`SyntheticHumans`, the on-device synthetic data engine;
 * :mod:`hpskit.data.prefetch`: :class:`BackgroundBatches`, the next batch made in a background thread;
 * :mod:`hpskit.data.streams`: resumable training streams (:class:`SyntheticStream`, :class:`LoaderStream`),
   :func:`mix_seed` and the held-out synthetic batches.
+
+Tiny datasets in the real formats, for tests, are written by :mod:`hpskit.testing.datasets`.
 """
 
 from .crop import CropConfig, crop_full_image, sample_crop_box
@@ -33,7 +34,6 @@ from .sample import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     NUM_BETAS,
-    NUM_BODY_JOINTS,
     NUM_KEYPOINTS,
     NUM_PART_CLASSES,
     Batch,
@@ -60,7 +60,6 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "NUM_BETAS",
-    "NUM_BODY_JOINTS",
     "NUM_KEYPOINTS",
     "NUM_PART_CLASSES",
     "RealDataset",

@@ -30,11 +30,11 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
+from hpskit.body import NUM_SMPLX_BODY_JOINTS
 from hpskit.core import IMAGENET_MEAN, IMAGENET_STD, ShapeError, check_shape  # re-exported
 
 __all__ = [
     "NUM_KEYPOINTS",
-    "NUM_BODY_JOINTS",
     "NUM_BETAS",
     "NUM_PART_CLASSES",
     "IMAGENET_MEAN",
@@ -47,8 +47,6 @@ __all__ = [
 
 NUM_KEYPOINTS = 24
 """Rows of ``kp2d`` / ``joints3d``: SMPL-X joints 0–23 (formats.md §1.4)."""
-NUM_BODY_JOINTS = 22
-"""Rotations in ``pose_rotmat``: 0 = global orientation (camera frame), 1–21 = body joints."""
 NUM_BETAS = 11
 """SMPL-X shape coefficients (the neutral 11-beta model of BEDLAM / D-PoSE)."""
 NUM_PART_CLASSES = 23
@@ -78,7 +76,7 @@ _SHAPES: dict[str, tuple] = {
     "crop_to_img": (2, 3),
     "kp2d": (NUM_KEYPOINTS, 3),
     "joints3d": (NUM_KEYPOINTS, 3),
-    "pose_rotmat": (NUM_BODY_JOINTS, 3, 3),
+    "pose_rotmat": (NUM_SMPLX_BODY_JOINTS, 3, 3),  # 0 = global orientation (camera frame), 1–21 = body
     "smpl_pose_rotmat": (24, 3, 3),
     "betas": (NUM_BETAS,),
     "transl": (3,),

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hpskit.core import CorruptFileError, MissingFileError, WeightsMismatchError
+from hpskit.core import CorruptFileError, MissingFileError, check_state_dict
 
 __all__ = ["COCO_HRNET_TRUNK_GROUPS", "CocoLoadReport", "load_coco_hrnet_checkpoint"]
 
@@ -97,7 +97,8 @@ def load_coco_hrnet_checkpoint(encoder: nn.Module, path: str | os.PathLike) -> C
         MissingFileError: If ``path`` does not exist (the message says where to get the file).
         CorruptFileError: If the file is not a plain state_dict.
         WeightsMismatchError: If a key lies outside the known groups, a trunk key is unknown to the encoder,
-            or a shape differs (all problems listed at once); nothing is loaded then.
+            or a shape differs (all problems listed at once by :func:`hpskit.core.check_state_dict`); nothing
+            is loaded then.
     """
     path = Path(path)
     if not path.is_file():
@@ -108,37 +109,17 @@ def load_coco_hrnet_checkpoint(encoder: nn.Module, path: str | os.PathLike) -> C
     sd = _read_state_dict(path)
 
     report = CocoLoadReport()
-    kept: dict[str, torch.Tensor] = {}
-    outside, unknown, mismatched = [], [], []
-    for key, value in sd.items():
-        group = key.split(".", 1)[0]
-        if group in _DROPPED_GROUPS:
-            report.dropped.append(key)
-        elif group not in COCO_HRNET_TRUNK_GROUPS:
-            outside.append(key)
-        elif key not in target:
-            unknown.append(key)
-        elif tuple(value.shape) != tuple(target[key].shape):
-            mismatched.append(f"{key}: file {tuple(value.shape)}, encoder {tuple(target[key].shape)}")
-        else:
-            kept[key] = value
-    if outside or unknown or mismatched:
-        lines = [f"load_coco_hrnet_checkpoint: '{path}' does not fit {type(encoder).__name__}."]
-        if outside:
-            lines.append(
-                f"{len(outside)} key(s) outside the known groups "
-                f"{COCO_HRNET_TRUNK_GROUPS + _DROPPED_GROUPS}: "
-                + ", ".join(outside[:10]) + (" …" if len(outside) > 10 else "")
-            )
-        if unknown:
-            lines.append(f"{len(unknown)} trunk key(s) the encoder lacks: " + ", ".join(unknown[:10])
-                         + (" …" if len(unknown) > 10 else ""))
-        if mismatched:
-            lines.append(f"{len(mismatched)} shape mismatch(es): " + "; ".join(mismatched[:10])
-                         + (" …" if len(mismatched) > 10 else ""))
-        lines.append("Is this the W48 pose-HRNet file, and is the encoder `hrnet_w48`?")
-        raise WeightsMismatchError("\n".join(lines))
-
+    report.dropped = [k for k in sd if k.split(".", 1)[0] in _DROPPED_GROUPS]
+    found = {k: v for k, v in sd.items() if k.split(".", 1)[0] not in _DROPPED_GROUPS}
+    # The file must be a subset of the encoder: trunk-group keys it knows, with its shapes. Missing keys are
+    # allowed (they stay at init and are reported); a key outside the trunk groups is always unexpected.
+    expected = {k: target[k] for k in found if k in target and k.split(".", 1)[0] in COCO_HRNET_TRUNK_GROUPS}
+    check_state_dict(
+        expected, found, what=type(encoder).__name__, source=f"'{path}'",
+        hint=f"Only the trunk groups {COCO_HRNET_TRUNK_GROUPS} are loaded ({_DROPPED_GROUPS} are dropped); "
+        "nothing was loaded. Is this the W48 pose-HRNet file, and is the encoder `hrnet_w48`?",
+    )
+    kept = found
     trunk.load_state_dict(kept, strict=False)
     report.loaded = list(kept)
     full = [prefix + k for k in target if k not in kept]

@@ -3,11 +3,8 @@
 safetensors refuses tensors that share memory (tied weights). :func:`dedupe_state_dict` keeps one name per
 shared tensor (the first in ``state_dict`` order) and :func:`load_weights_strict` restores the aliases
 from the freshly built model, exactly as ``safetensors.torch.save_model``/``load_model`` do; hpskit writes
-its own version because it also needs the full missing/unexpected/shape listing of :func:`check_state_dict`.
-
-Example:
-    >>> import torch
-    >>> check_state_dict({"a.w": (2, 3)}, {"a.w": torch.zeros(2, 3)})
+its own version because it also needs the full missing/unexpected/shape listing of
+:func:`hpskit.core.check_state_dict`.
 """
 
 from __future__ import annotations
@@ -21,14 +18,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from hpskit.core import CorruptFileError, MissingFileError, WeightsMismatchError, format_shape
+from hpskit.core import CorruptFileError, MissingFileError, check_state_dict
 
 __all__ = [
     "WEIGHTS_NAME",
     "WEIGHTS_INDEX_NAME",
     "shared_tensor_aliases",
     "dedupe_state_dict",
-    "check_state_dict",
     "save_weights",
     "load_weights",
     "load_weights_strict",
@@ -100,65 +96,6 @@ def dedupe_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tenso
             storages.add(sid)
         out[name] = t.contiguous()
     return out, aliases
-
-
-def _group_by_prefix(keys) -> str:
-    groups: dict[str, list[str]] = {}
-    for k in sorted(keys):
-        groups.setdefault(k.split(".", 1)[0], []).append(k)
-    return "\n".join(f"    {p}.* ({len(v)}): " + ", ".join(v) for p, v in groups.items())
-
-
-def check_state_dict(
-    expected: Mapping[str, Tensor | tuple | torch.Size],
-    found: Mapping[str, Tensor | tuple | torch.Size],
-    what: str = "model",
-    source: str = "state_dict",
-    hint: str = "",
-) -> None:
-    """Strict comparison of two name -> shape maps; raise listing every difference.
-
-    Args:
-        expected: What the model needs: name -> tensor or shape.
-        found: What the file provides: name -> tensor or shape.
-        what: Name of the model in the message.
-        source: Name of the file/state_dict in the message.
-        hint: Extra sentence (the fix) appended to the message.
-
-    Raises:
-        WeightsMismatchError: With every missing, unexpected and shape-mismatched key, grouped by top-level
-            prefix. The lists are also attributes ``missing``, ``unexpected`` and ``mismatched``.
-    """
-
-    def shape(v) -> tuple:
-        return tuple(v.shape) if isinstance(v, Tensor) else tuple(v)
-
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    mismatched = sorted(k for k in set(expected) & set(found) if shape(expected[k]) != shape(found[k]))
-    if not (missing or unexpected or mismatched):
-        return
-    parts = [f"strict weight load of {what} from {source} failed:"]
-    if missing:
-        parts.append(f"  missing ({len(missing)} key(s) the model needs, absent from the file):")
-        parts.append(_group_by_prefix(missing))
-    if unexpected:
-        parts.append(f"  unexpected ({len(unexpected)} key(s) in the file the model does not have):")
-        parts.append(_group_by_prefix(unexpected))
-    if mismatched:
-        parts.append(f"  shape mismatch ({len(mismatched)} key(s)):")
-        parts.extend(
-            f"    {k}: file {format_shape(shape(found[k]))} vs model {format_shape(shape(expected[k]))}"
-            for k in mismatched
-        )
-    parts.append(
-        hint
-        or "Fix: load the weights into the architecture/config they were saved from (see config.json); "
-        "hpskit never loads weights non-strictly."
-    )
-    err = WeightsMismatchError("\n".join(parts))
-    err.missing, err.unexpected, err.mismatched = missing, unexpected, mismatched
-    raise err
 
 
 def save_weights(

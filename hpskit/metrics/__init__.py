@@ -19,7 +19,7 @@ from .alignment import (
 )
 from .dense import depth_foreground_l1, mean_iou, part_confusion
 from .errors3d import M_TO_MM, mpjpe, pa_mpjpe, pa_pve, pve, to_mm
-from .protocols import PROTOCOLS, SMPLX24_EVAL_JOINTS, regress_joints, smpl_mesh_errors, smplx24_pelvis_errors
+from .protocols import PROTOCOLS, SMPLX24_EVAL_JOINTS, smpl_mesh_errors, smplx24_pelvis_errors
 
 __all__ = [
     "H36M_PELVIS",
@@ -39,7 +39,6 @@ __all__ = [
     "pa_mpjpe",
     "pa_pve",
     "pve",
-    "regress_joints",
     "root_from_joints",
     "smpl_mesh_errors",
     "smplx24_pelvis_errors",

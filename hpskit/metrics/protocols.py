@@ -1,9 +1,9 @@
 """Named evaluation protocols on SMPL meshes (formats.md §7): joints from a regressor, root alignment,
 MPJPE / PA-MPJPE / PVE per sample.
 
-* ``"dpose_h36m14"``: D-PoSE's 3DPW / EMDB evaluation. Joints = ``J_h36m · V`` (17 rows); each body
-  is aligned by its own H36M row 0 (pelvis), joints and vertices alike; errors on the LSP-14 joints
-  ``H36M_TO_J14``; PVE over all aligned vertices.
+* ``"dpose_h36m14"``: D-PoSE's 3DPW / EMDB evaluation. Joints = ``J_h36m · V`` (17 rows, by
+  :func:`hpskit.body.regress_joints`); each body is aligned by its own H36M row 0 (pelvis), joints and
+  vertices alike; errors on the LSP-14 joints ``H36M_TO_J14``; PVE over all aligned vertices.
 * ``"smpl24_hips"``: the official EMDB protocol (also TokenHMR / CameraHMR, and D-PoSE's RICH branch).
   Joints = ``J_smpl · V`` (24); root = midpoint of joints 1 and 2 (hips); errors on all 24 joints;
   also ``pa_pve`` (vertices moved by the Procrustes transform fitted on the joints), EMDB's MVE_PA.
@@ -28,39 +28,21 @@ Example:
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
+from hpskit.body import regress_joints
 from hpskit.core import ConfigError, check_shape
 
 from .alignment import H36M_PELVIS, H36M_TO_J14, SMPL_HIPS, align_root, root_from_joints
 from .errors3d import mpjpe, pa_mpjpe, pa_pve, pve
 
-__all__ = ["PROTOCOLS", "SMPLX24_EVAL_JOINTS", "regress_joints", "smpl_mesh_errors",
-           "smplx24_pelvis_errors"]
+__all__ = ["PROTOCOLS", "SMPLX24_EVAL_JOINTS", "smpl_mesh_errors", "smplx24_pelvis_errors"]
 
 #: protocol name → (number of regressor rows, root indices, evaluated joint subset or None = all)
 PROTOCOLS: dict[str, tuple[int, tuple[int, ...], tuple[int, ...] | None]] = {
     "dpose_h36m14": (17, H36M_PELVIS, H36M_TO_J14),
     "smpl24_hips": (24, SMPL_HIPS, None),
 }
-
-
-def regress_joints(regressor: Tensor, verts: Tensor) -> Tensor:
-    """Joints as fixed linear combinations of vertices: ``J[b] = regressor @ verts[b]``.
-
-    Args:
-        regressor: Joint regressor, shape (J, V) (e.g. H36M (17, 6890), SMPL (24, 6890)).
-        verts: Vertices, shape (B, V, 3).
-
-    Returns:
-        Joints, shape (B, J, 3).
-    """
-    dims = check_shape(verts, ("B", "V", 3), "verts", "regress_joints")
-    check_shape(regressor, ("J", "V"), "regressor", "regress_joints", dims=dims,
-                hint="The regressor's columns must match the mesh's vertex count.")
-    # J[b, j, c] = Σ_v regressor[j, v] · verts[b, v, c]
-    return torch.einsum("jv,bvc->bjc", regressor.to(verts.dtype), verts)
 
 
 def smpl_mesh_errors(pred_verts: Tensor, gt_verts: Tensor, regressor: Tensor, protocol: str = "dpose_h36m14",
@@ -95,8 +77,8 @@ def smpl_mesh_errors(pred_verts: Tensor, gt_verts: Tensor, regressor: Tensor, pr
     gt_regressor = regressor if gt_regressor is None else gt_regressor
     check_shape(gt_regressor, (n_rows, "V"), "gt_regressor", where, dims=dims, hint=hint)
 
-    pred_joints = regress_joints(regressor, pred_verts)
-    gt_joints = regress_joints(gt_regressor, gt_verts)
+    pred_joints = regress_joints(pred_verts, regressor)
+    gt_joints = regress_joints(gt_verts, gt_regressor)
     pred_root = root_from_joints(pred_joints, root_idx)
     gt_root = root_from_joints(gt_joints, root_idx)
     if subset is not None:

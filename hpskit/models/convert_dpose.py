@@ -2,8 +2,9 @@
 
 **No arbitrary pickle is ever executed.** The file is first read with ``torch.load(weights_only=True)``. The
 official checkpoint's ``hyper_parameters`` hold pickled ``yacs.config.CfgNode`` objects, which that loader
-refuses, so the converter then uses a *restricted unpickler* (``torch.load(..., pickle_module=...)``) whose
-``find_class`` admits only: torch's tensor-rebuild functions (storages are handled by torch itself),
+refuses, so the converter then uses hpskit's one restricted unpickler
+(:class:`hpskit.core.RestrictedUnpickler`, as ``torch.load(..., pickle_module=...)``) with an allow-list that
+admits only: torch's tensor-rebuild functions (storages are handled by torch itself),
 ``collections.OrderedDict``, ``builtins.set``/``frozenset`` (inside CfgNode attributes) and
 ``yacs.config.CfgNode``, which is mapped to :class:`CfgNodeStandIn`, a plain ``dict`` subclass; yacs is
 never imported and none of its code runs. Any other global (``os.system``, ``builtins.eval``, a class from
@@ -36,7 +37,6 @@ import hashlib
 import logging
 import os
 import pickle
-import types
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,13 +47,21 @@ import torch
 from torch import Tensor, nn
 
 from hpskit import __version__
-from hpskit.core import ConfigError, CorruptFileError, MissingFileError, publish_files, staging_folder
+from hpskit.core import (
+    ConfigError,
+    CorruptFileError,
+    MissingFileError,
+    RefusedGlobalError,
+    check_state_dict,
+    publish_files,
+    restricted_pickle_module,
+    staging_folder,
+)
 from hpskit.hub import (
     CARD_NAME,
     CONFIG_NAME,
     WEIGHTS_NAME,
     ModelCardInfo,
-    check_state_dict,
     config_to_dict,
     new_weights_id,
     save_weights,
@@ -139,21 +147,9 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-class _RefusedGlobal(pickle.UnpicklingError):
-    pass
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise _RefusedGlobal(f"{module}.{name}") from None
-
-
-_RESTRICTED_PICKLE = types.ModuleType("hpskit_restricted_pickle")
-_RESTRICTED_PICKLE.Unpickler = _RestrictedUnpickler
-_RESTRICTED_PICKLE.load = lambda file, **kw: _RestrictedUnpickler(file, **kw).load()
+# The one restricted unpickler of hpskit.core.pickles, with this allow-list instead of its numerical-data one.
+_RESTRICTED_PICKLE = restricted_pickle_module(lambda module, name: _ALLOWED_GLOBALS.get((module, name)),
+                                              "hpskit_dpose_checkpoint_pickle")
 
 
 def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -188,7 +184,7 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED_PICKLE,
                           mmap=mmap)
-    except _RefusedGlobal as exc:
+    except RefusedGlobalError as exc:
         raise CorruptFileError(
             f"refusing to unpickle the global `{exc}` in {path}: the restricted loader admits only tensors, "
             "OrderedDict/set and yacs CfgNode (read as plain dicts). This is not the authors' D-PoSE "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _reference import HPSKIT_BLOCK_PARAMS
 
 from hpskit.attention import PartAttention, part_attention
 from hpskit.core import ShapeError
@@ -84,9 +85,10 @@ def test_matches_reference_tensors(reference_block):
     ref = {k: s for k, s, _, _ in reference_block("model.attention.")}
     ours = {k: tuple(v.shape) for k, v in att.state_dict().items()}
     assert ours == {"mixer.weight": ref["conv1x1_pose.weight"], "mixer.bias": ref["conv1x1_pose.bias"]}
-    assert sum(p.numel() for p in att.parameters()) == 519_120
+    assert sum(p.numel() for p in att.parameters()) == HPSKIT_BLOCK_PARAMS["attention"]
     # the reference attention holds a second, never-used mixer of the same size (1,038,240 in all)
-    assert sum(n for _, _, n, kind in reference_block("model.attention.") if kind == "param") == 2 * 519_120
+    ref = sum(n for _, _, n, kind in reference_block("model.attention.") if kind == "param")
+    assert ref == 2 * HPSKIT_BLOCK_PARAMS["attention"]
 
 
 def test_errors():

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from hpskit.core import CorruptFileError, restricted_pickle_load
+from hpskit.core import (
+    CorruptFileError,
+    RefusedGlobalError,
+    RestrictedUnpickler,
+    restricted_pickle_load,
+    restricted_pickle_module,
+)
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
@@ -47,3 +53,20 @@ def test_truncated_file_and_directory(tmp_path):
         restricted_pickle_load(p)
     with pytest.raises(CorruptFileError, match="directory"):
         restricted_pickle_load(tmp_path)
+
+
+def test_restricted_pickle_module_admits_only_its_list():
+    """The torch.load(pickle_module=...) form: its own allow-list, nothing else, not even numpy."""
+    import torch
+
+    allowed = {("collections", "OrderedDict"): OrderedDict}
+    module = restricted_pickle_module(lambda m, n: allowed.get((m, n)))
+    buf = io.BytesIO()
+    torch.save({"od": OrderedDict(a=1)}, buf)
+    buf.seek(0)
+    assert torch.load(buf, weights_only=False, pickle_module=module) == {"od": OrderedDict(a=1)}
+    with pytest.raises(RefusedGlobalError) as info:
+        module.load(io.BytesIO(pickle.dumps(_Evil())))
+    assert info.value.name == "system"
+    with pytest.raises(RefusedGlobalError, match="numpy"):
+        RestrictedUnpickler(io.BytesIO(pickle.dumps(np.zeros(2))), lambda m, n: None).load()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hpskit.data import IMAGENET_MEAN, IMAGENET_STD
-from hpskit.data.fixtures import ToySMPL, write_3dpw, write_emdb
+from hpskit.testing.datasets import ToySMPL, write_3dpw, write_emdb
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +76,7 @@ def smplx_body():
 
 @pytest.fixture(scope="session")
 def bedlam_root(tmp_path_factory, smplx_body):
-    from hpskit.data.fixtures import write_bedlam
+    from hpskit.testing.datasets import write_bedlam
 
     return write_bedlam(tmp_path_factory.mktemp("bedlam"), body_model=smplx_body)
 

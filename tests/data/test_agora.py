@@ -10,7 +10,7 @@ import torch
 
 from hpskit.core import MissingFileError
 from hpskit.data import AGORA, collate_samples
-from hpskit.data.fixtures import write_agora
+from hpskit.testing.datasets import write_agora
 
 
 @pytest.fixture(scope="module")

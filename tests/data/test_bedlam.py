@@ -14,7 +14,7 @@ from PIL import Image
 from hpskit.body import PART_NAMES
 from hpskit.core import ConfigError, MissingFileError
 from hpskit.data import BEDLAM, CropConfig, collate_samples, crop_full_image
-from hpskit.data.fixtures import BEDLAM_SCENES
+from hpskit.testing.datasets import BEDLAM_SCENES
 
 PEOPLE = 2  # people per frame in the fixture; row k of a frame is actor NN = PEOPLE - 1 - k
 TRUNK = {"hips", "spine", "spine1", "leftUpLeg", "rightUpLeg"}

@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from hpskit.core import ConfigError, CorruptFileError, MissingFileError
 from hpskit.data import EMDB, EMDBNpz, collate_samples
-from hpskit.data.fixtures import EMDB_SEQUENCES, ToySMPL, write_emdb_npz
+from hpskit.testing.datasets import EMDB_SEQUENCES, ToySMPL, write_emdb_npz
 
 
 def _data(root, k=0):

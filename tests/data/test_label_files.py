@@ -9,7 +9,7 @@ import pytest
 
 from hpskit.core import CorruptFileError
 from hpskit.data import BEDLAM
-from hpskit.data.fixtures import BEDLAM_SCENES
+from hpskit.testing.datasets import BEDLAM_SCENES
 
 LABELS = "training_labels/all_npz_12_training"
 

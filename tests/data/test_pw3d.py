@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from hpskit.core import ConfigError, MissingFileError
 from hpskit.data import CropConfig, ThreeDPW, ThreeDPWNpz, collate_samples
-from hpskit.data.fixtures import PW3D_SEQUENCE, write_3dpw_npz
+from hpskit.testing.datasets import PW3D_SEQUENCE, write_3dpw_npz
 
 
 def _seq(root):
@@ -122,7 +122,7 @@ def test_missing_root_and_split(tmp_path, pw3d_root):
 
 def test_bad_records_are_counted_and_skipped(tmp_path):
     from hpskit.data.datasets import dump_py2_pickle, load_data_pickle
-    from hpskit.data.fixtures import write_3dpw
+    from hpskit.testing.datasets import write_3dpw
 
     root = write_3dpw(tmp_path)
     path = root / "sequenceFiles" / "test" / f"{PW3D_SEQUENCE}.pkl"

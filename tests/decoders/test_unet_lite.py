@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _reference import HPSKIT_BLOCK_PARAMS
 
 from hpskit.core import ConfigError, ShapeError
 from hpskit.decoders import UNetLiteDecoder
@@ -17,8 +18,8 @@ def _count(m):
 
 
 @pytest.mark.parametrize(("prefix", "out_channels", "act", "total"), [
-    ("model.depth_decoder.", 1, "sigmoid", 4_182_049),
-    ("model.segmentation_decoder.", 23, None, 4_183_127),
+    ("model.depth_decoder.", 1, "sigmoid", HPSKIT_BLOCK_PARAMS["depth_decoder"]),
+    ("model.segmentation_decoder.", 23, None, HPSKIT_BLOCK_PARAMS["part_decoder"]),
 ])
 def test_matches_reference_tensors(reference_block, prefix, out_channels, act, total):
     dec = UNetLiteDecoder(W48, out_channels=out_channels, final_activation=act)

@@ -10,25 +10,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from _reference import (
+    HPSKIT_BLOCK_PARAMS,
+    HPSKIT_TOTAL,
+    REFERENCE_BLOCK_PARAMS,
+    REFERENCE_DEAD_PARAMS,
+    REFERENCE_TOTAL,
+    official_checkpoint_keys,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "parameters.md"
-TSV = ROOT / "tests" / "fixtures" / "reference_state_dict.tsv"
 
-# docs/authors-code.md (i), measured on the authors' model: (hpskit block, reference module, params, dead)
+# (hpskit block, reference module, params, dead): the numbers live in tests/_reference.py
 REFERENCE = [
-    ("encoder (`HRNetEncoder('hrnet_w48')`)", "backbone", 70_057_368, 1_176),
-    ("depth decoder (`UNetLiteDecoder(out_channels=1)`)", "depth_decoder", 4_182_049, 0),
-    ("part decoder (`UNetLiteDecoder(out_channels=23)`)", "segmentation_decoder", 4_183_127, 0),
-    ("part attention (`PartAttention(720)`)", "attention", 1_038_240, 519_120),
-    ("regressor (`DPoSERegressor()`)", "head", 1_638_610, 0),
+    ("encoder (`HRNetEncoder('hrnet_w48')`)", "backbone", REFERENCE_BLOCK_PARAMS["backbone"],
+     REFERENCE_DEAD_PARAMS["backbone.final_layer"]),
+    ("depth decoder (`UNetLiteDecoder(out_channels=1)`)", "depth_decoder",
+     REFERENCE_BLOCK_PARAMS["depth_decoder"], 0),
+    ("part decoder (`UNetLiteDecoder(out_channels=23)`)", "segmentation_decoder",
+     REFERENCE_BLOCK_PARAMS["segmentation_decoder"], 0),
+    ("part attention (`PartAttention(720)`)", "attention", REFERENCE_BLOCK_PARAMS["attention"],
+     REFERENCE_DEAD_PARAMS["attention.conv1x1_shape_cam"]),
+    ("regressor (`DPoSERegressor()`)", "head", REFERENCE_BLOCK_PARAMS["head"], 0),
 ]
 DEAD_NOTES = {
     "backbone": "`final_layer` (conv 48→24, never called) not built",
     "attention": "`conv1x1_shape_cam` (never reached) not built",
 }
-REFERENCE_TOTAL = 81_099_394
-HPSKIT_TOTAL = 80_579_098
 
 
 def measure() -> dict[str, int]:
@@ -66,24 +75,33 @@ def test_counts_equal_reference_block_by_block():
     counts = measure()
     for _, ref_mod, ref, dead in REFERENCE:
         assert counts[ref_mod] == ref - dead, ref_mod
-    assert sum(counts.values()) == HPSKIT_TOTAL == REFERENCE_TOTAL - 1_176 - 519_120
+    assert sum(counts.values()) == HPSKIT_TOTAL == REFERENCE_TOTAL - sum(REFERENCE_DEAD_PARAMS.values())
 
 
 def test_reference_numbers_agree_with_fixture():
     sums: dict[str, int] = {}
     dead = {"backbone": 0, "attention": 0}
-    for line in TSV.read_text().splitlines()[1:]:
-        key, _, _, numel, kind = line.split("\t")
-        if kind != "param" or not key.startswith("model."):
+    for t in official_checkpoint_keys():
+        if t.kind != "param" or not t.key.startswith("model."):
             continue
-        mod = key.split(".")[1]
-        sums[mod] = sums.get(mod, 0) + int(numel)
-        if key.startswith(("model.backbone.final_layer.", "model.attention.conv1x1_shape_cam.")):
-            dead[mod] += int(numel)
+        mod = t.key.split(".")[1]
+        sums[mod] = sums.get(mod, 0) + t.numel
+        if t.key.startswith(("model.backbone.final_layer.", "model.attention.conv1x1_shape_cam.")):
+            dead[mod] += t.numel
     for _, ref_mod, ref, d in REFERENCE:
         assert sums[ref_mod] == ref, ref_mod
         assert dead.get(ref_mod, 0) == d
-    assert sum(sums.values()) == REFERENCE_TOTAL
+    assert sums == REFERENCE_BLOCK_PARAMS and sum(sums.values()) == REFERENCE_TOTAL
+
+
+def test_hpskit_table_is_the_reference_less_its_dead_modules():
+    """The constants of tests/_reference.py agree with one another."""
+    assert HPSKIT_TOTAL == sum(HPSKIT_BLOCK_PARAMS.values())
+    assert HPSKIT_TOTAL == REFERENCE_TOTAL - sum(REFERENCE_DEAD_PARAMS.values())
+    assert HPSKIT_BLOCK_PARAMS["encoder"] == (REFERENCE_BLOCK_PARAMS["backbone"]
+                                              - REFERENCE_DEAD_PARAMS["backbone.final_layer"])
+    assert HPSKIT_BLOCK_PARAMS["attention"] == (REFERENCE_BLOCK_PARAMS["attention"]
+                                                - REFERENCE_DEAD_PARAMS["attention.conv1x1_shape_cam"])
 
 
 def test_doc_holds_the_table():

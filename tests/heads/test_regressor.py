@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _reference import HPSKIT_BLOCK_PARAMS
 
 from hpskit.core import ShapeError
 from hpskit.heads import DPoSERegressor
@@ -19,7 +20,7 @@ def test_matches_reference_tensors(reference_block):
     ours = [(k, tuple(v.shape)) for k, v in head.state_dict().items()]
     assert ours == ref  # names, shapes, order; buffers init_pose/init_shape/init_cam included
     ref_params = sum(n for _, _, n, kind in reference_block("model.head.") if kind == "param")
-    assert _count(head) == 1_638_610 == ref_params
+    assert _count(head) == HPSKIT_BLOCK_PARAMS["regressor"] == ref_params
     counts = {n: _count(getattr(head, n)) for n in ("p", "s", "c", "decpose", "decshape", "deccam")}
     assert counts == {"p": 547_712, "s": 543_168, "c": 542_912,
                       "decpose": 4_356, "decshape": 363, "deccam": 99}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hpskit.core import CorruptFileError, WeightsMismatchError
-from hpskit.hub import check_state_dict, dedupe_state_dict, load_weights, save_weights, shared_tensor_aliases
+from hpskit.core import CorruptFileError
+from hpskit.hub import dedupe_state_dict, load_weights, save_weights, shared_tensor_aliases
 
 
 def test_aliases_and_partial_overlap(tmp_path):
@@ -20,18 +20,6 @@ def test_aliases_and_partial_overlap(tmp_path):
     save_weights(sd, tmp_path / "w.safetensors", metadata={"k": "v"})
     back = load_weights(tmp_path / "w.safetensors")
     assert torch.equal(back["a"], sd["a"]) and torch.equal(back["c"], sd["c"])
-
-
-def test_check_state_dict_groups_by_prefix():
-    expected = {"enc.a": (2,), "enc.b": (3,), "head.w": (1, 2)}
-    found = {"enc.a": torch.zeros(2), "head.w": torch.zeros(2, 1), "junk.x": torch.zeros(1), "junk.y": (1,)}
-    with pytest.raises(WeightsMismatchError) as info:
-        check_state_dict(expected, found, what="Net", source="f.safetensors")
-    msg = str(info.value)
-    assert "Net from f.safetensors" in msg
-    assert "enc.* (1): enc.b" in msg and "junk.* (2): junk.x, junk.y" in msg
-    assert "head.w: file (2, 1) vs model (1, 2)" in msg
-    check_state_dict(expected, {"enc.a": (2,), "enc.b": torch.zeros(3), "head.w": torch.Size([1, 2])})
 
 
 def test_corrupt_file(tmp_path):

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from hpskit.body import regress_joints
 from hpskit.core import ConfigError, ShapeError
 from hpskit.geometry import axis_angle_to_rotmat
-from hpskit.metrics import H36M_TO_J14, regress_joints, smpl_mesh_errors
+from hpskit.metrics import H36M_TO_J14, smpl_mesh_errors
 
 V = 60  # a small stand-in for SMPL's 6890 vertices
 
@@ -88,7 +89,7 @@ def test_separate_gt_regressor():
     Jp = torch.softmax(torch.randn(24, V, dtype=torch.float64), dim=-1)
     Jg = torch.softmax(torch.randn(24, V, dtype=torch.float64), dim=-1)
     out = smpl_mesh_errors(pred, gt, Jp, protocol="smpl24_hips", gt_regressor=Jg)
-    pj, gj = regress_joints(Jp, pred), regress_joints(Jg, gt)
+    pj, gj = regress_joints(pred, Jp), regress_joints(gt, Jg)
     pj = pj - pj[:, 1:3].mean(1, keepdim=True)
     gj = gj - gj[:, 1:3].mean(1, keepdim=True)
     torch.testing.assert_close(out["mpjpe"], (pj - gj).norm(dim=-1).mean(-1))
@@ -103,7 +104,7 @@ def test_errors():
         smpl_mesh_errors(pred, gt, torch.zeros(24, V, dtype=torch.float64))
     with pytest.raises(ShapeError,
                        match=r"regress_joints: `regressor` must have shape \(J, V\); got \(17, 59\)"):
-        regress_joints(torch.zeros(17, V - 1), torch.zeros(1, V, 3))
+        regress_joints(torch.zeros(1, V, 3), torch.zeros(17, V - 1))
 
 
 def test_smplx24_pelvis_against_numpy():

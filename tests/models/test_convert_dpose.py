@@ -1,9 +1,9 @@
 """The official-checkpoint converter on a synthetic checkpoint in the authors' exact layout.
 
 The synthetic ``.ckpt`` has every one of the 2346 keys of the authors' Lightning checkpoint with its real
-shape and dtype (``tests/fixtures/dpose_official_ckpt_keys.tsv``, random distinct values), the documented
-top-level keys in order, and ``hyper_parameters`` made of pickled yacs-like ``CfgNode`` objects (a fake
-``yacs.config`` module that exists only while the file is written).
+shape and dtype (``tests/fixtures/dpose_official_ckpt_keys.tsv``, read by ``tests/_reference.py``; random
+distinct values), the documented top-level keys in order, and ``hyper_parameters`` made of pickled
+yacs-like ``CfgNode`` objects (a fake ``yacs.config`` module that exists only while the file is written).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _reference import HPSKIT_TOTAL, REFERENCE_TOTAL, official_checkpoint_keys
 from safetensors import safe_open
 
 import hpskit
@@ -34,21 +35,9 @@ from hpskit.models.convert_dpose import (
     map_dpose_state_dict,
 )
 
-KEYS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "dpose_official_ckpt_keys.tsv"
 CKPT = "epoch=3-step=151000.ckpt"
 TOP_LEVEL = ["epoch", "global_step", "pytorch-lightning_version", "state_dict", "loops", "callbacks",
              "optimizer_states", "lr_schedulers", "hyper_parameters"]
-
-
-def read_keys() -> list[tuple[str, tuple[int, ...], torch.dtype, str]]:
-    rows = []
-    for line in KEYS_FILE.read_text().splitlines():
-        if line.startswith("#"):
-            continue
-        key, shape, dtype, kind = line.split("\t")
-        rows.append((key, tuple(int(s) for s in shape.split(",")) if shape else (),
-                     torch.float32 if dtype == "f32" else torch.int64, kind))
-    return rows
 
 
 def expected_hpskit_name(key: str) -> str:
@@ -154,7 +143,8 @@ def write_checkpoint(path: Path, state_dict, with_yacs=True, extra_hparams=None)
 def reference_state_dict(seed=0) -> collections.OrderedDict:
     g = torch.Generator().manual_seed(seed)
     sd = collections.OrderedDict()
-    for key, shape, dtype, _ in read_keys():
+    for t in official_checkpoint_keys():
+        key, shape, dtype = t.key, t.shape, t.dtype
         if dtype == torch.int64:
             sd[key] = torch.randint(0, 10000, shape, generator=g, dtype=torch.int64)
         else:
@@ -190,17 +180,17 @@ def official(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- tests
 def test_fixture_matches_the_documented_layout():
-    rows = read_keys()
-    assert len(rows) == 2346 and rows[0][0] == "J_regressor"
-    assert sum(1 for r in rows if r[0].startswith("model.")) == 2309
-    params = sum(torch.Size(s).numel() for k, s, _, kind in rows if kind == "p" and k.startswith("model."))
-    assert params == 81_099_394
-    kept = sum(torch.Size(s).numel() for k, s, _, kind in rows if kind == "p" and not is_dropped(k))
-    assert kept == 80_579_098  # the issue's parameter-parity number
+    rows = official_checkpoint_keys()
+    assert len(rows) == 2346 and rows[0].key == "J_regressor"
+    assert sum(1 for r in rows if r.key.startswith("model.")) == 2309
+    params = sum(r.numel for r in rows if r.kind == "param" and r.key.startswith("model."))
+    assert params == REFERENCE_TOTAL
+    kept = sum(r.numel for r in rows if r.kind == "param" and not is_dropped(r.key))
+    assert kept == HPSKIT_TOTAL  # the parameter-parity number
 
 
 def test_mapping_on_shapes_only():
-    sd = {k: torch.empty(s, dtype=d, device="meta") for k, s, d, _ in read_keys()}
+    sd = {t.key: torch.empty(t.shape, dtype=t.dtype, device="meta") for t in official_checkpoint_keys()}
     out, dropped = map_dpose_state_dict(sd)
     assert list(out) == [expected_hpskit_name(k) for k in sd if not is_dropped(k)]
     assert len(out) == 2289
@@ -221,7 +211,7 @@ def test_mapping_on_shapes_only():
 @pytest.mark.parametrize("extra", ["model.backbone.extra_head.weight", "model.smpl.smplx.new_buffer",
                                    "loss_fn.w", "smplx.transl", "model.attention.conv1x1_pose_v2.weight"])
 def test_unknown_key_is_refused_with_listing(extra):
-    sd = {k: torch.empty(s, dtype=d, device="meta") for k, s, d, _ in read_keys()}
+    sd = {t.key: torch.empty(t.shape, dtype=t.dtype, device="meta") for t in official_checkpoint_keys()}
     sd[extra] = torch.empty(3, device="meta")
     sd["model.other.thing"] = torch.empty(1, device="meta")
     with pytest.raises(CorruptFileError, match="2 checkpoint key") as info:
@@ -339,7 +329,7 @@ def test_plain_checkpoint_loads_weights_only_and_unknown_class_refused(tmp_path,
 
 def small_checkpoint(path: Path, **kwargs) -> None:
     """Just the tensors the config is derived from (real shapes) plus one dropped key."""
-    rows = {k: (s, d) for k, s, d, _ in read_keys()}
+    rows = {t.key: (t.shape, t.dtype) for t in official_checkpoint_keys()}
     keys = ["J_regressor", "model.backbone.transition1.0.0.weight", "model.head.init_pose",
             "model.head.init_shape", "model.head.p.0.weight", "model.head.decshape.weight",
             "model.segmentation_decoder.final_layers.3.weight", "model.depth_decoder.final_layers.3.weight"]

@@ -13,16 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from _reference import HPSKIT_BLOCK_PARAMS, HPSKIT_TOTAL
 from safetensors.torch import load_file, save_file
 
 from hpskit.core import ConfigError, ShapeError, UnknownNameError, WeightsMismatchError
 from hpskit.models import MODELS, DPoSE, DPoSEConfig, DPoSEOutput, create_model, list_models
 
-# docs/authors-code.md (i): the authors' HMR module, and the two modules it builds but never calls.
-REF_TOTAL = 81_099_394
-REF_DEAD = {"backbone.final_layer": 48 * 24 + 24, "attention.conv1x1_shape_cam": 720 * 720 + 720}
-PAPER_TABLE = {"encoder": 70_056_192, "depth_decoder": 4_182_049, "part_decoder": 4_183_127,
-               "attention": 519_120, "regressor": 1_638_610}
 RES = 64  # input side of the small model's forwards (a multiple of 32)
 
 
@@ -84,21 +80,10 @@ def _count(module) -> int:
 # ------------------------------------------------------------------------------------------ parameter parity
 
 
-def test_paper_model_has_exactly_80579098_parameters(w48_meta):
-    assert w48_meta.num_parameters() == 80_579_098
-    assert REF_TOTAL - sum(REF_DEAD.values()) == 80_579_098
-
-
-def test_per_module_table_matches_the_reference(w48_meta):
-    table = w48_meta.parameter_table()
-    assert table == PAPER_TABLE
-    assert sum(table.values()) == 80_579_098
-    # reference (i): backbone 70,057,368 = encoder + dead final_layer; attention 1,038,240 = 2 × mixer
-    assert table["encoder"] + REF_DEAD["backbone.final_layer"] == 70_057_368
-    assert table["attention"] + REF_DEAD["attention.conv1x1_shape_cam"] == 1_038_240
-    reg = w48_meta.regressor
-    assert [_count(getattr(reg, n)) for n in ("p", "s", "c", "decpose", "decshape", "deccam")] == [
-        547_712, 543_168, 542_912, 4_356, 363, 99]
+def test_paper_model_parameters_match_the_reference(w48_meta):
+    """Total and per-module counts: the authors' model less its two dead modules (tests/_reference.py)."""
+    assert w48_meta.num_parameters() == HPSKIT_TOTAL
+    assert w48_meta.parameter_table() == HPSKIT_BLOCK_PARAMS
 
 
 def test_no_depth_ablation_count(w48_nodepth_meta):
@@ -107,7 +92,8 @@ def test_no_depth_ablation_count(w48_nodepth_meta):
     assert model.config.use_depth is False and model.depth_decoder is None
     # p.0: MultiLinear(22, 777 → 729, 32) loses 22·48·32 weights; s.0 / c.0 inputs lose 22·48, ×32 each
     fewer_head = 22 * 48 * 32 + 2 * (22 * 48) * 32
-    assert model.num_parameters() == 80_579_098 - 4_182_049 - fewer_head == 76_295_673
+    no_depth = HPSKIT_TOTAL - HPSKIT_BLOCK_PARAMS["depth_decoder"] - fewer_head
+    assert model.num_parameters() == no_depth == 76_295_673
     assert "depth_decoder" not in model.parameter_table()
 
 

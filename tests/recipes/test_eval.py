@@ -14,9 +14,9 @@ from recipe_helpers import RECIPE, run_script
 
 from hpskit.body import H36M_TO_J14, SMPLBody, load_h36m_regressor, load_smplx2smpl
 from hpskit.data import CropConfig, EMDBNpz, ThreeDPW, ThreeDPWNpz
-from hpskit.data.fixtures import write_3dpw, write_3dpw_npz, write_emdb, write_emdb_npz
 from hpskit.engine import load_config, read_jsonl
 from hpskit.models import DPoSE, DPoSEConfig
+from hpskit.testing.datasets import write_3dpw, write_3dpw_npz, write_emdb, write_emdb_npz
 
 pytestmark = pytest.mark.slow  # runs the recipe in subprocesses
 

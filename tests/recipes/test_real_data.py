@@ -10,8 +10,8 @@ from recipe_helpers import FAST, SMOKE
 
 from hpskit.body import SMPLXBody
 from hpskit.core import ConfigError
-from hpskit.data.fixtures import write_agora, write_bedlam
 from hpskit.engine import load_config, read_jsonl
+from hpskit.testing.datasets import write_agora, write_bedlam
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from hpskit.core import ShapeError
 from hpskit.render import Fragments, project_vertices, rasterize
-from hpskit.render.meshes import box_mesh, ellipsoid_mesh
+from hpskit.testing.meshes import box_mesh, ellipsoid_mesh
 
 
 def _K(f, cx, cy, fy=None, skew=0.0, dtype=torch.float32):
@@ -276,7 +276,7 @@ def test_hard_mask_has_no_gradient_path_but_depth_does():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
-    from hpskit.render.meshes import figure_mesh
+    from hpskit.testing.meshes import figure_mesh
 
     v, f, _ = figure_mesh()
     R = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
@@ -340,7 +340,7 @@ def _ray_cast(verts, faces, K, H, W):
 @pytest.mark.parametrize("angle", [0.6, 2.2])
 def test_matches_trimesh_ray_casting(mesh, angle):
     if mesh == "figure":
-        from hpskit.render.meshes import figure_mesh
+        from hpskit.testing.meshes import figure_mesh
 
         v, f, _ = figure_mesh()
     else:

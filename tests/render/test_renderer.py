@@ -9,7 +9,7 @@ from hpskit.render import (
     render_part_labels,
     render_rgb,
 )
-from hpskit.render.meshes import figure_mesh
+from hpskit.testing.meshes import figure_mesh
 
 
 def _scene():

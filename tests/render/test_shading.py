@@ -19,7 +19,7 @@ from hpskit.render import (
     render_silhouette,
     vertex_normals,
 )
-from hpskit.render.meshes import ellipsoid_mesh, figure_mesh
+from hpskit.testing.meshes import ellipsoid_mesh, figure_mesh
 
 
 def _K(f, cx, cy, dtype=torch.float32):

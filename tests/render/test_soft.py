@@ -7,7 +7,7 @@ import torch
 
 from hpskit.core import ShapeError
 from hpskit.render import rasterize, soft_silhouette
-from hpskit.render.meshes import ellipsoid_mesh
+from hpskit.testing.meshes import ellipsoid_mesh
 
 
 def _K(f, cx, cy, dtype=torch.float32):

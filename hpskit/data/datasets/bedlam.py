@@ -171,7 +171,7 @@ class BEDLAM(SMPLXLabelDataset):
         CorruptFileError: If a label file is unreadable or lacks a key.
 
     Examples:
-        >>> from hpskit.data.fixtures import write_bedlam  # doctest: +SKIP
+        >>> from hpskit.testing.datasets import write_bedlam  # doctest: +SKIP
         >>> ds = BEDLAM(write_bedlam(tmp_path), body_model="standin")  # doctest: +SKIP
     """
 

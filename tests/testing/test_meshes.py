@@ -1,9 +1,9 @@
-"""hpskit.render.meshes: procedural meshes are closed, consistently wound, outward, body-sized."""
+"""hpskit.testing.meshes: procedural meshes are closed, consistently wound, outward, body-sized."""
 
 import pytest
 import torch
 
-from hpskit.render.meshes import box_mesh, ellipsoid_mesh, figure_mesh
+from hpskit.testing.meshes import box_mesh, ellipsoid_mesh, figure_mesh
 
 
 def _edge_counts(faces):
