@@ -466,14 +466,30 @@ def _crops(prep: PreparedInputs, sl: slice, device) -> Tensor:
     return (torch.cat(crops) - prep.mean[:, None, None]) / prep.std[:, None, None]
 
 
+#: Largest number of pasted values (channels × pixels) held at once: a person filling a large photo is pasted
+#: band by band (23 part logits over a 4,500-pixel-wide box would otherwise take ~1.9 GB per person).
+_PASTE_BLOCK = 1 << 24
+
+
 def _pasted_map(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int], labels: bool):
-    """(1, C, R, R) crop maps → (H, W) image map: depth (C = 1) or arg-maxed labels; 0 outside the crop."""
+    """(1, C, R, R) crop maps → (H, W) image map: depth (C = 1) or arg-maxed labels; 0 outside the crop.
+
+    The crop's window is resampled in bands of rows (each pixel's value does not depend on the band), so
+    memory stays bounded by :data:`_PASTE_BLOCK` values whatever the image size.
+    """
     H, W = size
     canvas = maps.new_zeros(H, W, dtype=torch.long if labels else maps.dtype)
-    pasted, inside, (y0, y1, x0, x1) = _paste_person(maps, center, scale, size)
-    if pasted is not None:
-        value = pasted.argmax(0) if labels else pasted[0]
-        canvas[y0:y1, x0:x1] = torch.where(inside, value, torch.zeros_like(value))
+    half = 100.0 * float(scale)
+    cy = float(center[1])
+    y0, y1 = max(0, int(np.ceil(cy - half))), min(H, int(np.floor(cy + half)) + 1)
+    band = max(1, _PASTE_BLOCK // (maps.shape[1] * W))
+    for b0 in range(y0, y1, band):
+        b1 = min(y1, b0 + band)
+        shifted = center - center.new_tensor([0.0, float(b0)])
+        pasted, inside, (py0, py1, x0, x1) = _paste_person(maps, shifted, scale, (b1 - b0, W))
+        if pasted is not None:
+            value = pasted.argmax(0) if labels else pasted[0]
+            canvas[b0 + py0:b0 + py1, x0:x1] = torch.where(inside, value, torch.zeros_like(value))
     return canvas
 
 

@@ -467,3 +467,20 @@ def test_read_only_numpy_image_is_taken_without_a_warning():
         (out,), single = _as_images(img)
     assert single and out.shape == (3, 4, 5)
     np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), img)
+
+
+def test_maps_are_pasted_in_bounded_bands(monkeypatch):
+    """A person filling a large photo is pasted band by band (bounded memory) with the same result."""
+    import sys
+
+    P = sys.modules["hpskit.models.predict"]
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randn(1, 23, 56, 56, generator=g)
+    center, scale = torch.tensor([300.5, 220.25]), torch.tensor(2.1)
+    whole = (P._pasted_map(maps, center, scale, (480, 640), True),
+             P._pasted_map(maps[:, :1], center, scale, (480, 640), False))
+    monkeypatch.setattr(P, "_PASTE_BLOCK", 777)  # 1 row of 640 × 23 channels per band
+    banded = (P._pasted_map(maps, center, scale, (480, 640), True),
+              P._pasted_map(maps[:, :1], center, scale, (480, 640), False))
+    assert torch.equal(banded[0], whole[0]) and (whole[0] > 0).sum() > 100_000
+    torch.testing.assert_close(banded[1], whole[1], atol=1e-4, rtol=0)
