@@ -277,8 +277,9 @@ class DPoSE(nn.Module, HubMixin):
 
     def optimize_for_inference(self, channels_last: bool = True) -> DPoSE:
         """A copy for fast inference (``predict`` on CPU): BatchNorm folded into the convolutions, weights in
-        channels_last, checked against this model on a probe batch (:func:`hpskit.models.optimize.
-        fuse_for_inference`; outputs equal up to float rounding). This model is not modified.
+        channels_last, checked against this model on a probe batch
+        (:func:`hpskit.models.optimize.fuse_for_inference`; outputs equal up to float rounding). This model is
+        not modified.
 
         Example:
             >>> fast = model.optimize_for_inference()  # doctest: +SKIP
