@@ -15,6 +15,8 @@ Variants, each for HRNet-W48 (``DPoSE(DPoSEConfig())``, random weights) and the 
 - ``eager``: the model as built;
 - ``fused``: :meth:`~hpskit.models.DPoSE.optimize_for_inference` (BatchNorm folded, channels_last);
 - ``fused, no maps``: the same with ``return_maps=False``;
+- ``fused, lean``: ``return_maps=False, depth_map=False`` (the depth decoder's full-resolution layers are
+  skipped);
 - ``onnxruntime`` (network only, ``--onnx``): the ONNX export (:func:`hpskit.models.export_onnx`) in an
   onnxruntime CPU session with 2 intra-op threads.
 
@@ -52,7 +54,7 @@ def _photo() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut())  # (512, 512, 3) uint8 RGB, public domain
 
 
-def _stages(model, image, return_maps: bool) -> dict[str, float]:
+def _stages(model, image, return_maps: bool, depth_map: bool = True) -> dict[str, float]:
     t = {}
     t0 = time.perf_counter()
     prep = prepare_inputs(model, image, BOX)
@@ -60,7 +62,7 @@ def _stages(model, image, return_maps: bool) -> dict[str, float]:
     with torch.inference_mode():
         crops = _crops(prep, slice(0, 1), prep.center.device)
         t2 = time.perf_counter()
-        out = model(crops, prep.bbox_info)
+        out = model(crops, prep.bbox_info, depth_map=depth_map)
         t3 = time.perf_counter()
         transl = crop_cam_to_full_transl(out.cam, prep.center, prep.scale, prep.K)
         if model.body_model is not None:
@@ -73,7 +75,7 @@ def _stages(model, image, return_maps: bool) -> dict[str, float]:
         t5 = time.perf_counter()
     t.update(prepare=t1 - t0, crop=t2 - t1, network=t3 - t2, body=t4 - t3, paste=t5 - t4)
     c0, w0 = time.process_time(), time.perf_counter()
-    predict(model, image, BOX, return_maps=return_maps)
+    predict(model, image, BOX, return_maps=return_maps, depth_map=depth_map)
     t["total"], t["cpu"] = time.perf_counter() - w0, time.process_time() - c0
     return t
 
@@ -141,15 +143,16 @@ def main() -> None:
         t0 = time.perf_counter()
         fast = model.optimize_for_inference()
         entry["optimize_s"] = round(time.perf_counter() - t0, 2)
-        variants = {"eager": (model, True), "fused": (fast, True), "fused, no maps": (fast, False)}
+        variants = {"eager": (model, True, True), "fused": (fast, True, True),
+                    "fused, no maps": (fast, False, True), "fused, lean": (fast, False, False)}
         runs = {k: [] for k in variants}
         loads = {k: [] for k in variants}
         for _ in range(args.warmup):
-            for m, maps in variants.values():
-                _stages(m, image, maps)
+            for m, maps, depth in variants.values():
+                _stages(m, image, maps, depth)
         for _ in range(args.repeat):  # interleaved, so a burst of load hits every variant alike
-            for k, (m, maps) in variants.items():
-                runs[k].append(_stages(m, image, maps))
+            for k, (m, maps, depth) in variants.items():
+                runs[k].append(_stages(m, image, maps, depth))
                 loads[k].append(os.getloadavg()[0])
         for k in variants:
             entry["variants"][k] = {**_summary(runs[k]), "load": round(statistics.median(loads[k]), 2)}
