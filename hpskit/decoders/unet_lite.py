@@ -160,15 +160,17 @@ class UNetLiteDecoder(nn.Module):
         self.final_layers = nn.Sequential(*final)
         self.upscaling = Upscaler(c0)
 
-    def forward(self, features: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Sequence[Tensor], head: bool = True) -> tuple[Tensor | None, Tensor]:
         """Decode the encoder levels.
 
         Args:
             features: ``[F0, ..., F_{L-1}]``, ``F_k`` of shape (B, in_channels[k], H_k, W_k).
+            head: Run the ×4 upscaler and the final layers; ``False`` returns ``(None, feat)`` and skips their
+                full-resolution convolutions (``feat`` is unchanged).
 
         Returns:
-            ``(map, feat)``: map (B, out_channels, 4·H_0, 4·W_0) (sigmoid-activated for depth),
-            feat (B, in_channels[0], H_0, W_0).
+            ``(map, feat)``: map (B, out_channels, 4·H_0, 4·W_0) (sigmoid-activated for depth), or ``None``
+            with ``head=False``; feat (B, in_channels[0], H_0, W_0).
 
         Raises:
             ShapeError: If the number of levels, a level's channels or the batch size is wrong.
@@ -188,5 +190,7 @@ class UNetLiteDecoder(nn.Module):
             skip = features[k - 1]
             x = _up(self.upsample_modules[f"upsample_{k}_to_{k - 1}"](x), tuple(skip.shape[-2:]))
             x = self.fusion_and_refinement[f"fuse_and_refine_{k}"](torch.cat([x, skip], dim=1))
+        if not head:
+            return None, x
         out = self.final_layers(self.upscaling(x))
         return out, x

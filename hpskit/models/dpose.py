@@ -192,14 +192,17 @@ class DPoSE(nn.Module, HubMixin):
         """The crop resolution the model is trained at (224)."""
         return 224
 
-    def forward(self, images: Tensor, bbox_info: Tensor | None = None, return_features: bool = False
-                ) -> DPoSEOutput:
+    def forward(self, images: Tensor, bbox_info: Tensor | None = None, return_features: bool = False,
+                depth_map: bool = True) -> DPoSEOutput:
         """Run the network on crops.
 
         Args:
             images: (B, 3, H, W) ImageNet-normalised crops, H and W multiples of 32.
             bbox_info: (B, 3) CLIFF box vectors; required when ``config.bbox_conditioning``.
             return_features: Also return the intermediate maps in ``features``.
+            depth_map: Compute the full-resolution depth map. ``False`` skips the depth decoder's ×4 upscaler
+                and final layers (the regressor reads only the decoder's 1/4-resolution feature, so rotations,
+                betas and camera are unchanged) and returns ``depth=None``.
 
         Returns:
             A :class:`DPoSEOutput`.
@@ -224,7 +227,7 @@ class DPoSE(nn.Module, HubMixin):
         part_logits, _ = self.part_decoder(enc.features)
         depth = depth_feat = None
         if self.depth_decoder is not None:
-            depth, depth_feat = self.depth_decoder(enc.features)
+            depth, depth_feat = self.depth_decoder(enc.features, head=depth_map)
         # hpskit computes the attention once; the authors call it twice with identical inputs (docs/dpose.md).
         tokens = self.attention(enc.fused, part_logits[:, 1:])
         reg = self.regressor(tokens, bbox_info, depth_feat)
@@ -274,6 +277,20 @@ class DPoSE(nn.Module, HubMixin):
         from .predict import predict
 
         return predict(self, images, boxes, K=K, **kwargs)
+
+    def optimize_for_inference(self, channels_last: bool = True) -> DPoSE:
+        """A copy for fast inference (``predict`` on CPU): BatchNorm folded into the convolutions, weights in
+        channels_last, checked against this model on a probe batch
+        (:func:`hpskit.models.optimize.fuse_for_inference`; outputs equal up to float rounding). This model is
+        not modified.
+
+        Example:
+            >>> fast = model.optimize_for_inference()  # doctest: +SKIP
+            >>> pred = fast.predict(image, boxes)  # doctest: +SKIP
+        """
+        from .optimize import fuse_for_inference
+
+        return fuse_for_inference(self, channels_last=channels_last)[0]
 
     def num_parameters(self) -> int:
         """Number of parameters (80,579,098 for the default config)."""

@@ -104,7 +104,7 @@ class Prediction:
         bbox_info: (N, 3) the CLIFF box vector given to the network.
         image_sizes: (num_images, 2) long, (H, W) of every input image.
         depth_crop: (N, 1, R, R) relative depth in (0, 1) on the crop (larger = farther), or ``None`` for a
-            model without depth branch.
+            model without depth branch or with ``depth_map=False``.
         part_labels_crop: (N, R, R) long part labels on the crop (0 = background, 1..22 parts).
         depth: Per person, an (H, W) depth map of its image: ``depth_crop`` pasted back, 0 outside the crop;
             ``None`` if not asked for (``return_maps=False``) or no depth branch.
@@ -493,10 +493,12 @@ def _pasted_map(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, in
     return canvas
 
 
-def _run_chunk(model: nn.Module, prep: PreparedInputs, sl: slice, return_maps: bool) -> ChunkResult:
+def _run_chunk(model: nn.Module, prep: PreparedInputs, sl: slice, return_maps: bool,
+               depth_map: bool = True) -> ChunkResult:
     """One chunk: crops → network → body → camera → pasted maps."""
     center, scale, K = prep.center[sl], prep.scale[sl], prep.K[sl]
-    out = model(_crops(prep, sl, center.device), prep.bbox_info[sl])
+    crops = _crops(prep, sl, center.device)
+    out = model(crops, prep.bbox_info[sl]) if depth_map else model(crops, prep.bbox_info[sl], depth_map=False)
     transl = crop_cam_to_full_transl(out.cam, center, scale, K)
     verts = joints = joints2d = None
     body = getattr(model, "body_model", None)
@@ -518,8 +520,9 @@ def _run_chunk(model: nn.Module, prep: PreparedInputs, sl: slice, return_maps: b
 
 
 def run_network(model: nn.Module, prep: PreparedInputs, batch_size: int = 16,
-                return_maps: bool = True) -> list[ChunkResult]:
-    """Run the model on the prepared people in chunks of ``batch_size``.
+                return_maps: bool = True, depth_map: bool = True) -> list[ChunkResult]:
+    """Run the model on the prepared people in chunks of ``batch_size`` (``return_maps``, ``depth_map`` as in
+    :func:`predict`).
 
     The model runs in eval mode under ``torch.inference_mode``; its own flags are restored afterwards
     (:func:`hpskit.core.eval_mode`, which also serialises threads that share the model).
@@ -531,7 +534,8 @@ def run_network(model: nn.Module, prep: PreparedInputs, batch_size: int = 16,
         raise ConfigError(f"{_WHERE}: `batch_size` must be ≥ 1; got {batch_size}.")
     step = int(batch_size)
     with eval_mode(model), torch.inference_mode():
-        return [_run_chunk(model, prep, slice(j, j + step), return_maps) for j in range(0, len(prep), step)]
+        return [_run_chunk(model, prep, slice(j, j + step), return_maps, depth_map)
+                for j in range(0, len(prep), step)]
 
 
 # ----------------------------------------------------------------------------------------- 3. assemble
@@ -576,6 +580,7 @@ def predict(
     antialias: bool = True,
     crop_mode: str | None = None,
     detector=None,
+    depth_map: bool = True,
 ) -> Prediction:
     """Estimate SMPL-X pose, shape and camera-frame meshes of the people in whole images.
 
@@ -606,6 +611,10 @@ def predict(
             for weights converted from the authors' checkpoint), else ``"exact"``.
         detector: Used only when ``boxes`` is ``None``: a :class:`hpskit.detect.Detector`, a registered
             name, or ``None`` for the built-in offline ``"blazepose"`` (pass an instance to reuse it).
+        depth_map: ``False`` skips the depth decoder's full-resolution layers (a D-PoSE model's
+            ``forward(..., depth_map=False)``): pose, shape and meshes are unchanged, ``depth_crop`` and
+            ``depth`` are ``None``. With ``return_maps=False`` this is the leanest path (CPU speed:
+            docs/benchmarks.md, "CPU predict").
 
     Returns:
         A :class:`Prediction` over all N people, in the order of ``boxes``.
@@ -631,6 +640,6 @@ def predict(
         raise ConfigError(f"{_WHERE}: `batch_size` must be ≥ 1; got {batch_size}.")
     prep = prepare_inputs(model, images, boxes, K, box_rescale=box_rescale, crop_size=crop_size,
                           crop_mode=crop_mode, antialias=antialias, detector=detector)
-    chunks = run_network(model, prep, batch_size=batch_size, return_maps=return_maps)
+    chunks = run_network(model, prep, batch_size=batch_size, return_maps=return_maps, depth_map=depth_map)
     body = getattr(model, "body_model", None)
     return assemble_prediction(prep, chunks, None if body is None else body.faces)

@@ -148,3 +148,14 @@ def test_errors():
         UNetLiteDecoder((4, 8), final_activation="softmax")
     with pytest.raises(ConfigError, match="at least 2 levels"):
         UNetLiteDecoder((4,))
+
+
+def test_head_false_returns_the_same_feature_without_the_map():
+    torch.manual_seed(0)
+    dec = UNetLiteDecoder((8, 16, 32, 64), out_channels=1).eval()
+    feats = [torch.randn(2, c, 16 // 2**i, 16 // 2**i) for i, c in enumerate((8, 16, 32, 64))]
+    with torch.no_grad():
+        full, feat = dec(feats)
+        none, feat2 = dec(feats, head=False)
+    assert none is None and full.shape == (2, 1, 64, 64)
+    assert torch.equal(feat, feat2)

@@ -484,3 +484,16 @@ def test_maps_are_pasted_in_bounded_bands(monkeypatch):
               P._pasted_map(maps[:, :1], center, scale, (480, 640), False))
     assert torch.equal(banded[0], whole[0]) and (whole[0] > 0).sum() > 100_000
     torch.testing.assert_close(banded[1], whole[1], atol=1e-4, rtol=0)
+
+
+def test_depth_map_false_keeps_the_pose_and_skips_the_depth(model, scene):
+    """depth_map=False (the lean CPU path) skips only the depth decoder's full-resolution layers."""
+    images, boxes, K = scene
+    kw = dict(K=K, crop_size=64, return_maps=False)
+    ref = predict(model, images, boxes, **kw)
+    lean = predict(model, images, boxes, depth_map=False, **kw)
+    for name in ("pose_rotmat", "betas", "cam_crop", "transl", "vertices", "part_labels_crop"):
+        assert torch.equal(getattr(lean, name), getattr(ref, name)), name
+    assert lean.depth_crop is None and ref.depth_crop is not None
+    with_maps = predict(model, images, boxes, K=K, crop_size=64, depth_map=False)
+    assert with_maps.depth is None and len(with_maps.part_labels) == len(with_maps)
