@@ -1,10 +1,11 @@
-"""GPU inference throughput: network + SMPL-X body, at batch 1 / 32 / 256, for HRNet-W48 and the shipped model.
+"""GPU inference throughput: network + SMPL-X body at batch 1 / 32 / 256, HRNet-W48 and the shipped model.
 
 Variants (each on the same model, in one run, so ratios compare like with like):
 
 * ``fp32``: eager float32, NCHW (how the authors' demo runs);
 * ``bf16_cl``: bf16 autocast + channels_last;
-* ``fused_bf16_cl``: BatchNorm folded into the convolutions (``model.optimize_for_inference()``) + bf16 + channels_last;
+* ``fused_bf16_cl``: BatchNorm folded into the convolutions (``model.optimize_for_inference()``), bf16,
+  channels_last;
 * ``fused_bf16_cl_graph``: the same forward (network + body) captured once as a CUDA graph and replayed.
 
 Times are CUDA-event medians over ``--iters`` calls after ``--warmup``; images/s = batch / median.
@@ -83,7 +84,8 @@ def main() -> None:
                 else DPoSE.from_pretrained("dpose_efficientnet_lite0.synthetic")).to(dev).eval()
         fused = base.optimize_for_inference()
         variants = {"fp32": (base, False, False, False), "bf16_cl": (base, True, True, False),
-                    "fused_bf16_cl": (fused, True, True, False), "fused_bf16_cl_graph": (fused, True, True, True)}
+                    "fused_bf16_cl": (fused, True, True, False),
+                    "fused_bf16_cl_graph": (fused, True, True, True)}
         for vname, (m, bf16, cl, graph) in variants.items():
             if cl and m is base:
                 m = m.to(memory_format=torch.channels_last)
@@ -91,8 +93,8 @@ def main() -> None:
                 r = time_variant(m, batch, bf16, cl, graph, args.iters, args.warmup)
                 r.update(model=name, variant=vname)
                 rows.append(r)
-                print(f"{name:8s} {vname:20s} batch {batch:4d}: {r['ms']:8.2f} ms  {r['images_per_s']:9.1f} img/s",
-                      flush=True)
+                print(f"{name:8s} {vname:20s} batch {batch:4d}: {r['ms']:8.2f} ms  "
+                      f"{r['images_per_s']:9.1f} img/s", flush=True)
             if m is base and cl:
                 base = base.to(memory_format=torch.contiguous_format)
     info = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}
