@@ -53,6 +53,22 @@ def _isolated_user_dir(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def body(tmp_path_factory):
+    """The packaged licence-free stand-in body (SMPL-X format), built once per session; a folder whose tests
+    need another body defines its own ``body``."""
+    import hpskit.body
+    from hpskit.body import SMPLXBody
+    from hpskit.body.standin import STANDIN_ASSET
+
+    if not (Path(hpskit.body.__file__).parent / STANDIN_ASSET).is_file():
+        pytest.skip("the packaged stand-in body asset is missing")
+    from _standin import session_data_dir
+
+    with session_data_dir(tmp_path_factory):
+        return SMPLXBody("standin")
+
+
+@pytest.fixture(scope="session")
 def reference_block():
     """``reference_block("model.head.")`` → ordered [(key without prefix, shape, numel, kind)] of the authors'
     checkpoint (tests/_reference.py), shared by the block tests."""

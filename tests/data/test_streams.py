@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hpskit.body import SMPLXBody
 from hpskit.data import LoaderStream, Sample, SyntheticStream, heldout_batches, mix_seed
 from hpskit.data.synthetic import SyntheticConfig, SyntheticHumans
 from hpskit.engine import ResumableDistributedSampler
@@ -22,11 +21,6 @@ def test_mix_seed_is_deterministic_63_bit_and_order_sensitive():
     h = (h ^ 7) * 0xBF58476D1CE4E5B9 % 2**64
     h ^= h >> 31
     assert mix_seed(7) == h % 2**63
-
-
-@pytest.fixture(scope="module")
-def body():
-    return SMPLXBody("standin")
 
 
 def _synthetic(body, **kw):

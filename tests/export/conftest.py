@@ -1,26 +1,10 @@
-"""Fixtures for hpskit.export: the stand-in body and two posed people."""
+"""Fixtures for hpskit.export: two posed people of the stand-in body (``body``, tests/conftest.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import roma
 import torch
-
-import hpskit.body
-from hpskit.body.standin import STANDIN_ASSET
-
-HAVE_STANDIN = (Path(hpskit.body.__file__).parent / STANDIN_ASSET).is_file()
-
-
-@pytest.fixture(scope="session")
-def body():
-    if not HAVE_STANDIN:
-        pytest.skip("the packaged stand-in body asset is missing")
-    from hpskit.body import SMPLXBody
-
-    return SMPLXBody("standin")
 
 
 @pytest.fixture(scope="session")

@@ -38,10 +38,9 @@ def _randomise_batchnorm(model: nn.Module, seed: int = 0) -> None:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """Random-weight HRNet-W18 D-PoSE, random BatchNorm statistics, the stand-in body."""
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.getbasetemp() / "hpskit_user_data"
-        root.mkdir(exist_ok=True)
-        mp.setenv("HPSKIT_DATA_DIR", str(root))
+    from _standin import session_data_dir
+
+    with session_data_dir(tmp_path_factory):
         torch.manual_seed(0)
         m = DPoSE(DPoSEConfig(encoder="hrnet_w18", body_model="standin"))
     _randomise_batchnorm(m)

@@ -44,10 +44,9 @@ def _one_thread(one_thread_module):
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """Random-weight HRNet-W18 D-PoSE with the stand-in body (expanded into the test session's data dir)."""
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.getbasetemp() / "hpskit_user_data"
-        root.mkdir(exist_ok=True)
-        mp.setenv("HPSKIT_DATA_DIR", str(root))
+    from _standin import session_data_dir
+
+    with session_data_dir(tmp_path_factory):
         torch.manual_seed(0)
         m = DPoSE(DPoSEConfig(encoder="hrnet_w18", body_model="standin"))
     assert m.body_model.is_standin
