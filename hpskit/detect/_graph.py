@@ -121,20 +121,14 @@ class OpGraph(torch.nn.Module):
         for op in self.graph["ops"]:
             name, o = op["op"], op["options"]
             args = [self._get(env, i) for i in op["inputs"]]
-            if name == "CONV_2D":
+            if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 inp, w = args[0], args[1]
                 bias = args[2] if len(args) > 2 else None
                 k, s, d = tuple(w.shape[-2:]), tuple(o["stride"]), tuple(o["dilation"])
                 if o["padding"] == "same":
                     inp = _same_pad(inp, k, s, d)
-                y = _act(F.conv2d(inp, w, bias, stride=s, dilation=d), o["act"])
-            elif name == "DEPTHWISE_CONV_2D":
-                inp, w = args[0], args[1]
-                bias = args[2] if len(args) > 2 else None
-                k, s, d = tuple(w.shape[-2:]), tuple(o["stride"]), tuple(o["dilation"])
-                if o["padding"] == "same":
-                    inp = _same_pad(inp, k, s, d)
-                y = _act(F.conv2d(inp, w, bias, stride=s, dilation=d, groups=w.shape[0]), o["act"])
+                groups = w.shape[0] if name == "DEPTHWISE_CONV_2D" else 1
+                y = _act(F.conv2d(inp, w, bias, stride=s, dilation=d, groups=groups), o["act"])
             elif name == "ADD":
                 y = _act(args[0] + args[1], o["act"])
             elif name == "PAD":
