@@ -316,14 +316,7 @@ class HubMixin:
                 f"{config_path} is for model_type {got!r}, but {cls.__name__} expects {want!r}; "
                 "load it with the matching class."
             )
-        if sharded:  # every shard carries the save's id; check the first the index names
-            import json
-
-            first = sorted(set(json.loads(Path(weights_path).read_text()).get("weight_map", {}).values()))
-            if first:
-                check_weights_id(config_path, data, Path(weights_path).parent / first[0])
-        else:
-            check_weights_id(config_path, data, weights_path)
+        check_weights_id(config_path, data, weights_path)  # for a sharded folder: its index (first shard)
         data.update(config_overrides)
         config = config_from_dict(cls.config_class, data, ignore=RESERVED_CONFIG_KEYS)
         model = cls(config)

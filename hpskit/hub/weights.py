@@ -167,13 +167,16 @@ def new_weights_id() -> str:
 
 
 def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The string metadata of a ``.safetensors`` header (reads the header only).
+    """The string metadata of a ``.safetensors`` header (reads the header only); for a sharded folder's
+    ``model.safetensors.index.json``, the header of its first shard (every shard carries the same metadata).
 
     Raises:
-        CorruptFileError: If it is not a readable safetensors file.
+        CorruptFileError: If it is not a readable safetensors file (or index).
     """
     from safetensors import SafetensorError, safe_open
 
+    if Path(path).name == WEIGHTS_INDEX_NAME:
+        path = Path(path).parent / sorted(_shard_keys(path))[0]
     try:
         with safe_open(str(path), framework="pt") as f:
             return dict(f.metadata() or {})
@@ -268,6 +271,34 @@ def save_weights_sharded(
     return [*files, folder / WEIGHTS_INDEX_NAME]
 
 
+def _shard_keys(index_path: str | os.PathLike) -> dict[str, set[str]]:
+    """Shard file name → the keys an index places in it.
+
+    Raises:
+        MissingFileError: If the index is missing.
+        CorruptFileError: If it is not JSON with a non-empty ``weight_map`` object, or names a shard outside
+            its folder.
+    """
+    import json
+
+    index_path = Path(index_path)
+    if not index_path.is_file():
+        raise MissingFileError(f"weights index not found: {index_path}.")
+    try:
+        weight_map = json.loads(index_path.read_text())["weight_map"]
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise TypeError("weight_map is not a non-empty object")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"{index_path} is not a safetensors index (needs a 'weight_map' object): "
+                               f"{exc}") from exc
+    shards: dict[str, set[str]] = {}
+    for key, shard in weight_map.items():
+        if Path(str(shard)).name != shard:
+            raise CorruptFileError(f"{index_path} names a shard outside its folder: {shard!r}.")
+        shards.setdefault(shard, set()).add(key)
+    return shards
+
+
 def load_sharded_weights(index_path: str | os.PathLike, device: str | torch.device = "cpu"
                          ) -> dict[str, Tensor]:
     """Read every tensor of a sharded folder through its ``model.safetensors.index.json``.
@@ -277,24 +308,10 @@ def load_sharded_weights(index_path: str | os.PathLike, device: str | torch.devi
         CorruptFileError: If the index is not valid JSON with a ``weight_map``, a shard is unreadable, or a
             shard's keys disagree with the index.
     """
-    import json
-
     index_path = Path(index_path)
-    if not index_path.is_file():
-        raise MissingFileError(f"weights index not found: {index_path}.")
-    try:
-        weight_map = json.loads(index_path.read_text())["weight_map"]
-        if not isinstance(weight_map, dict):
-            raise TypeError("weight_map is not an object")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CorruptFileError(f"{index_path} is not a safetensors index (needs a 'weight_map' object): "
-                               f"{exc}") from exc
     out: dict[str, Tensor] = {}
-    for shard in sorted(set(weight_map.values())):
-        if Path(shard).name != shard:
-            raise CorruptFileError(f"{index_path} names a shard outside its folder: {shard!r}.")
+    for shard, want in sorted(_shard_keys(index_path).items()):
         tensors = load_weights(index_path.parent / shard, device)
-        want = {k for k, v in weight_map.items() if v == shard}
         if set(tensors) != want:
             raise CorruptFileError(f"{index_path.parent / shard} holds {sorted(set(tensors) ^ want)[:5]}... "
                                    "which the index does not place there (or lacks keys it should hold).")
