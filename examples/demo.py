@@ -38,7 +38,7 @@ import torch
 from hpskit.body import PART_PALETTE
 from hpskit.data.synthetic import SyntheticConfig, SyntheticHumans, render_people
 from hpskit.geometry import axis_angle_to_rotmat, crop_images, intrinsics_from_focal
-from hpskit.metrics import align_root, mpjpe, pa_mpjpe, pve, root_from_joints, to_mm
+from hpskit.metrics import smplx24_pelvis_errors, to_mm
 from hpskit.models import DPoSE, DPoSEConfig, list_pretrained
 from hpskit.render import overlay, rasterize, shade_lambert
 
@@ -50,14 +50,11 @@ def person_errors(pred, gt_joints: torch.Tensor, gt_verts: torch.Tensor, gt_tran
                   ) -> list[dict]:
     """Per person: MPJPE / PA-MPJPE / PVE in mm (SMPL-X joints 0–23, each body aligned by its own pelvis)
     and the distance between predicted and true translation in metres."""
-    pj, gj = pred.joints[:, :24].float(), gt_joints[:, :24].float()
-    pr, gr = root_from_joints(pj, (0,)), root_from_joints(gj, (0,))
-    e = {"mpjpe_mm": to_mm(mpjpe(align_root(pj, pr), align_root(gj, gr))),
-         "pa_mpjpe_mm": to_mm(pa_mpjpe(align_root(pj, pr), align_root(gj, gr))),
-         "pve_mm": to_mm(pve(align_root(pred.vertices.float(), pr), align_root(gt_verts.float(), gr))),
-         "transl_err_m": (pred.transl.float() - gt_transl.float()).norm(dim=-1)}
+    err = smplx24_pelvis_errors(pred.joints, pred.vertices, gt_joints, gt_verts)
+    e = {f"{k}_mm": to_mm(v) for k, v in err.items()}
+    e["transl_err_m"] = (pred.transl.float() - gt_transl.float()).norm(dim=-1)
     return [{k: round(float(v[i]), 3 if k == "transl_err_m" else 1) for k, v in e.items()}
-            for i in range(len(pj))]
+            for i in range(len(gt_transl))]
 
 
 def log(msg: str, t0: float) -> None:

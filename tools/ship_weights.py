@@ -13,7 +13,6 @@ folder and prints how far the float16 weights move the outputs on a fixed batch.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from hpskit.hub import CONFIG_NAME, new_weights_id, save_weights_sharded
+from hpskit.engine import read_jsonl
+from hpskit.hub import CONFIG_NAME, new_weights_id, read_config, save_weights_sharded, write_config
 from hpskit.models import DPoSE
 
 CARD = """---
@@ -69,7 +69,7 @@ photos) and its outputs are parameters of the **stand-in body**, not of the real
 
 
 def last_eval(run: Path) -> tuple[dict, dict]:
-    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    recs = read_jsonl(run / "metrics.jsonl")
     evals = [r for r in recs if r.get("kind") == "eval"]
     trains = [r for r in recs if r.get("kind") == "train"]
     if not evals:
@@ -93,9 +93,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.out.parent if args.out.parent.exists() else None) as tmp:
         tmp = Path(tmp) / "w"
         tmp.mkdir()
-        config = json.loads((args.run / "export" / CONFIG_NAME).read_text())
+        config = read_config(args.run / "export" / CONFIG_NAME)
         config["weights_id"] = new_weights_id()  # config and every shard name the same save
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        write_config(config, tmp / CONFIG_NAME)
         save_weights_sharded(model.state_dict(), tmp, int(args.max_shard_mb * 2**20), dtype=torch.float16,
                              metadata={"model_type": "dpose", "name": args.name,
                                        "weights_id": config["weights_id"]})

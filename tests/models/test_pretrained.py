@@ -11,7 +11,7 @@ import torch
 from hpskit.core import ConfigError, UnknownNameError
 from hpskit.data.synthetic import PoseSampler, SyntheticConfig, SyntheticHumans, render_people
 from hpskit.geometry import axis_angle_to_rotmat, intrinsics_from_focal
-from hpskit.metrics import align_root, mpjpe, pa_mpjpe, pve, root_from_joints, to_mm
+from hpskit.metrics import smplx24_pelvis_errors, to_mm
 from hpskit.models import BUILTIN_WEIGHTS, DPoSE, create_model, list_pretrained
 
 NAME = "dpose_efficientnet_lite0.synthetic"
@@ -62,10 +62,8 @@ def test_one_name_loads_the_same_weights_offline(shipped, monkeypatch):
 
 
 def _errors(joints, verts, gj, gv):
-    pr, gr = root_from_joints(joints[:, :24], (0,)), root_from_joints(gj[:, :24], (0,))
-    pj, g = align_root(joints[:, :24], pr), align_root(gj[:, :24], gr)
-    e_v = pve(align_root(verts, pr), align_root(gv, gr))
-    return to_mm(mpjpe(pj, g)), to_mm(pa_mpjpe(pj, g)), to_mm(e_v)
+    e = smplx24_pelvis_errors(joints, verts, gj, gv)
+    return to_mm(e["mpjpe"]), to_mm(e["pa_mpjpe"]), to_mm(e["pve"])
 
 
 @torch.no_grad()
