@@ -181,6 +181,9 @@ def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
                     str(exc).splitlines()[0])
     except (RuntimeError, EOFError, KeyError, ValueError, OSError) as exc:
         raise CorruptFileError(_not_a_checkpoint(path, _first_line(exc))) from None
+    # weights_only=False only hands the unpickling to _RESTRICTED_PICKLE (hpskit.core.pickles'
+    # RestrictedUnpickler): it admits tensors, OrderedDict/set and yacs CfgNode read as plain dicts, and
+    # refuses every other global (RefusedGlobalError below) without running it.
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED_PICKLE,
                           mmap=mmap)
