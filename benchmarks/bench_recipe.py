@@ -44,19 +44,29 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=8)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile-out", type=Path, default=None,
+                    help="also write the profiler tables (top ops by self CUDA / CPU time) to this file")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="hpskit_bench_recipe_")
     cfg = load_config(train.TrainConfig, args.config, [
         f"output_dir={tmp.name}", "log.tensorboard=false", "log.progress=false", "log.eval_samples=64",
-        "checkpoint.resume=never", *args.overrides])
+        "checkpoint.resume=never", "runtime.max_bad_steps=1000000", *args.overrides])
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t_setup = time.perf_counter()
     rec = train.DPoSETrainRecipe(cfg)
     rec.setup()
     rec.model.train()
+    setup_s = time.perf_counter() - t_setup
     dev, rt = rec.device, cfg.runtime
     names = ("data", "network", "body_loss", "backward", "optimizer")
     phases: dict[str, list[float]] = {k: [] for k in names}
+    # Where a loss first goes non-finite (the phased steps have no guard: a NaN there would poison the
+    # weights and every later step), and whether the weights are still finite after it.
+    finite_log: list[dict] = []
+    counter = [0]
 
     def phased_step(record: bool):
         t = [time.perf_counter()]
@@ -75,8 +85,16 @@ def main() -> None:
         mark()
         # body + loss: the recipe's own forward_loss, handed the network output computed above
         total, terms, _ = forward_loss(lambda *_: out, rec.body, rec.loss_fn, batch, bf16=rt.bf16,
-                                       channels_last=False)
+                                       channels_last=False, gt_hands=cfg.loss.gt_hands)
         mark()
+        if not finite_log and not bool(torch.isfinite(total)):
+            bad = [k for k, v in terms.items() if not bool(torch.isfinite(v).all())]
+            finite_log.append({"phased_step": counter[0],
+                               "bad_terms": bad,
+                               "inputs_finite": bool(torch.isfinite(batch.img).all()),
+                               "outputs_finite": {k: bool(torch.isfinite(v).all()) for k, v in
+                                                  vars(out).items() if isinstance(v, torch.Tensor)},
+                               "weights_finite": all(bool(torch.isfinite(p).all()) for p in rec.params)})
         rec.optimizer.zero_grad(set_to_none=True)
         total.backward()
         mark()
@@ -84,19 +102,24 @@ def main() -> None:
         torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
         rec.optimizer.step()
         mark()
+        counter[0] += 1
         if record:
             for k, a, b in zip(phases, t[:-1], t[1:]):
                 phases[k].append(b - a)
 
-    for _ in range(args.warmup):
+    t_first = time.perf_counter()
+    phased_step(False)  # the first step: cuDNN autotuning, CUDA-graph capture, compilation
+    first_step_s = time.perf_counter() - t_first
+    for _ in range(args.warmup - 1):
         phased_step(False)
     for _ in range(args.steps):
         phased_step(True)
     _sync(dev)
     t0 = time.perf_counter()
+    oks = []
     for _ in range(args.steps):  # the recipe's own step, no inner synchronisation
         batch = rec.stream.next()
-        rec._train_step(batch)
+        oks.append(rec._train_step(batch)[0])
     _sync(dev)
     whole_s = (time.perf_counter() - t0) / args.steps
     if args.profile:
@@ -107,9 +130,13 @@ def main() -> None:
             for _ in range(2):
                 rec._train_step(rec.stream.next())
             _sync(dev)
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+        tables = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
         if dev.type == "cuda":
-            print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=15))
+            tables = (prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=30)
+                      + "\n" + tables)
+        print(tables)
+        if args.profile_out:
+            args.profile_out.write_text(tables)
     bs = cfg.data.batch_size
     res = {
         "benchmark": "bench_recipe", "date": time.strftime("%Y-%m-%d"),
@@ -120,6 +147,10 @@ def main() -> None:
         "step_ms": round(1e3 * whole_s, 2),
         "images_per_s": round(bs / whole_s, 1),
         "graph_replays": getattr(rec.model, "replays", None),
+        "setup_s": round(setup_s, 2), "first_step_s": round(first_step_s, 2),
+        "peak_gib": round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.type == "cuda" else None,
+        "first_nonfinite_phased": finite_log[0] if finite_log else None,
+        "recipe_steps_ok": sum(oks), "recipe_steps": len(oks),
     }
     print(json.dumps(res))
     if args.out:

@@ -169,7 +169,7 @@ class DPoSETrainRecipe:
         # tensors); the CPU keeps the default implementation (bitwise resume is tested there).
         self.optimizer = opt_cls(self.params, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
                                  eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay,
-                                 fused=True if self.device.type == "cuda" else None)
+                                 fused=True if self.device.type == "cuda" and cfg.optim.fused else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
         self.guard = NonFiniteGuard(cfg.runtime.max_bad_steps)

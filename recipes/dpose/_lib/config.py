@@ -170,6 +170,9 @@ class OptimConfig:
         clip_mode: ``"global"`` (one norm over every gradient, the authors) or ``"per_module"`` (each
             top-level module — encoder, decoders, attention, regressor — clipped to ``grad_clip_norm`` on its
             own, so the small dense-term gradients are not scaled down with the large body-term ones).
+        fused: On CUDA, torch's fused Adam kernel (one launch per step for every parameter); ``False`` =
+            torch's default implementation (what the authors' trainer runs; the baseline rows of
+            ``benchmarks/bench_recipe.py``). The CPU always uses the default implementation.
     """
 
     name: str = "adam"
@@ -182,6 +185,7 @@ class OptimConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0
     clip_mode: str = "global"
+    fused: bool = True
 
     def validate(self) -> list[str]:
         p = []
