@@ -8,6 +8,9 @@
         runs/ablation/depth_supervised --labels "no depth" "depth, unsupervised" "depth, supervised" \\
         --name ablation --out docs/img
 
+    # the seeded ablation of run_ablation.sh (OUT_ROOT/<row>/seed<N>): mean ± spread over seeds per row
+    python recipes/dpose/plot_results.py --ablation runs/ablation --name ablation --out docs/img
+
     # how many steps fit a budget, from a run's measured throughput (used by run_ablation.sh)
     python recipes/dpose/plot_results.py --suggest-steps runs/convergence --minutes 7 --parallel 3
 
@@ -154,6 +157,60 @@ def plot(runs: list[tuple[str, dict]], out: Path, name: str) -> list[Path]:
     return paths
 
 
+#: Rows of run_ablation.sh, in table order, with their labels.
+ABLATION_ROWS = {"no_depth": "no depth branch",
+                 "depth_unsupervised": "depth branch, unsupervised (authors' config)",
+                 "depth_supervised": "depth branch, supervised (paper)"}
+DENSE = ("part_miou", "depth_l1")
+
+
+def ablation_table(root: Path) -> tuple[str, list[tuple[str, dict]]]:
+    """The seeded ablation under ``root`` (``<row>/seed<N>/metrics.jsonl``): one line per row with the mean
+    ± spread (half the range: max − min over 2) over seeds of the final held-out metrics, and one line
+    per run below it; also the runs (label, records) for the curves."""
+    lines = ["| row | seeds | steps | MPJPE | PA-MPJPE | PVE | part mIoU | depth L1 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    runs: list[tuple[str, dict]] = []
+    per_run: list[str] = []
+    for row, label in ABLATION_ROWS.items():
+        seeds = sorted((root / row).glob("seed*/metrics.jsonl"))
+        if not seeds:
+            continue
+        finals = []
+        for f in seeds:
+            run = read_run(f.parent)
+            runs.append((f"{row} {f.parent.name}", run))
+            last = run["eval"][-1] if run["eval"] else {}
+            steps = run["train"][-1]["step"] if run["train"] else 0
+            finals.append({"steps": steps, **{k: _num(last.get(k)) for k in (*METRICS, *DENSE)}})
+            per_run.append(f"| &nbsp;&nbsp;{f.parent.name} | | {steps} | "
+                           + " | ".join(_fmt(finals[-1][k], k) for k in (*METRICS, *DENSE)) + " |")
+
+        def cell(k, finals=finals):
+            v = [r[k] for r in finals if math.isfinite(r[k])]
+            if not v:
+                return "–"
+            m = statistics.mean(v)
+            return _fmt(m, k) + (f" ± {_fmt((max(v) - min(v)) / 2, k)}" if len(v) > 1 else "")
+
+        steps = sorted({r["steps"] for r in finals})
+        lines.append(f"| **{label}** | {len(finals)} | {'/'.join(map(str, steps))} | "
+                     + " | ".join(cell(k) for k in (*METRICS, *DENSE)) + " |")
+        lines.extend(per_run)
+        per_run.clear()
+    if not runs:
+        sys.exit(f"plot_results: no <row>/seed<N>/metrics.jsonl under {root}")
+    lines.append("\nHeld-out synthetic split, final evaluation of each run; mm for MPJPE / PA-MPJPE / PVE "
+                 "(SMPL-X joints 0-23 and all vertices, pelvis-aligned); mean ± half the range over seeds.")
+    return "\n".join(lines), runs
+
+
+def _fmt(v: float, k: str) -> str:
+    if not math.isfinite(v):
+        return "–"
+    return f"{v:.3f}" if k in DENSE else f"{v:.1f}"
+
+
 def suggest_steps(folder: Path, minutes: float, parallel: int, batch: int | None) -> int:
     """Steps that fit ``minutes`` of training when ``parallel`` runs share the GPU, from a run's img/s."""
     run = read_run(folder)
@@ -173,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", nargs="*", help="one label per run (default: folder names)")
     p.add_argument("--name", default="results", help="file stem of the outputs")
     p.add_argument("--out", type=Path, default=Path("docs/img"), help="output folder")
+    p.add_argument("--ablation", type=Path, help="root of a seeded run_ablation.sh run (see above)")
     p.add_argument("--suggest-steps", type=Path, help="print the steps that fit --minutes (see above)")
     p.add_argument("--minutes", type=float, default=7.0)
     p.add_argument("--parallel", type=int, default=1)
@@ -180,6 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.suggest_steps:
         print(suggest_steps(a.suggest_steps, a.minutes, a.parallel, a.batch))
+        return 0
+    if a.ablation:
+        table, runs = ablation_table(a.ablation)
+        a.out.mkdir(parents=True, exist_ok=True)
+        paths = plot(runs, a.out, a.name)
+        (a.out / f"{a.name}.md").write_text(table + "\n")
+        print(table)
+        print("\n" + "\n".join(f"![{p.stem}]({p.name})" for p in paths))
         return 0
     if not a.runs:
         p.error("give at least one run folder")

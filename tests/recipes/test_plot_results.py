@@ -35,3 +35,25 @@ def test_a_resumed_run_is_one_run_and_its_restart_gap_is_not_training(plot):
     assert plot._last_run(recs) == recs
     # 7 intervals: 6 of 5 s, one of 45 s (the restart) left out
     assert plot.train_minutes(recs) == pytest.approx(6 * 5.0 / 60)
+
+
+def test_ablation_table_mean_and_spread_over_seeds(plot, tmp_path):
+    finals = {"no_depth": [100.0, 110.0], "depth_supervised": [90.0, 94.0]}
+    for row, values in finals.items():
+        for seed, v in enumerate(values):
+            run = tmp_path / row / f"seed{seed}"
+            run.mkdir(parents=True)
+            recs = [_train(50, 0.0), _train(100, 5.0),
+                    {"kind": "eval", "step": 100, "mpjpe": v, "pa_mpjpe": v / 2, "pve": v * 2,
+                     "part_miou": 0.5 + seed * 0.1, "depth_l1": 0.2}]
+            (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    table, runs = plot.ablation_table(tmp_path)
+    lines = table.splitlines()
+    no_depth = next(line for line in lines if line.startswith("| **no depth branch**"))
+    # mean 105 ± half-range 5; PA 52.5 ± 2.5; PVE 210 ± 10; mIoU 0.55 ± 0.05
+    assert "| 2 | 100 | 105.0 ± 5.0 | 52.5 ± 2.5 | 210.0 ± 10.0 | 0.550 ± 0.050 | 0.200 ± 0.000 |" in no_depth
+    sup = next(line for line in lines if line.startswith("| **depth branch, supervised"))
+    assert "92.0 ± 2.0" in sup
+    assert not any("unsupervised" in line for line in lines)  # a row with no runs is left out
+    assert [label for label, _ in runs] == ["no_depth seed0", "no_depth seed1", "depth_supervised seed0",
+                                            "depth_supervised seed1"]
