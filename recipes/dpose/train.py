@@ -113,6 +113,7 @@ class DPoSETrainRecipe:
         self.tracker = RunLogger(self.out_dir, enabled=self.main, tensorboard=self.cfg.log.tensorboard,
                                  purge_step=None if state is None else int(state["step"]) + 1)
         self._maybe_resume(state, resume_from)
+        self._choose_reading()
         if self.main:
             logger.info("D-PoSE: %s parameters, %d process(es) on %s, global batch %d",
                         f"{self.net.num_parameters():,}", self.dist.world_size, self.device,
@@ -179,14 +180,21 @@ class DPoSETrainRecipe:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
         self.guard = NonFiniteGuard(cfg.runtime.max_bad_steps)
-        # Read the steps' numbers every `sync_every` steps (skip bad steps on the device), or every step.
+        # Read the steps' numbers every `sync_every` steps (skip bad steps on the device), or every step;
+        # decided once the optimizer's state (and its `fused` flag) is loaded: `_choose_reading`.
         self.sync_every = cfg.runtime.sync_every or cfg.log.every
-        self.defer = (self.sync_every > 1 and supports_device_skip(self.optimizer)
-                      and not self.scaler.is_enabled())
-        if self.sync_every > 1 and not self.defer:
+        self.defer = False
+        self._pending: list[tuple[int, tuple[str, ...], torch.Tensor]] = []  # (step, names, values) to read
+
+    def _choose_reading(self) -> None:
+        """``self.defer``: skip bad steps on the device and read every ``sync_every`` steps where the
+        optimizer can (fused; a resumed optimizer keeps the saved ``fused`` flag, e.g. from a CPU checkpoint
+        of an older version), else read every step."""
+        can = supports_device_skip(self.optimizer) and not self.scaler.is_enabled()
+        self.defer = self.sync_every > 1 and can
+        if self.sync_every > 1 and not can:
             logger.warning("runtime.sync_every=%d needs an optimizer that skips bad steps on the device "
                            "(fused Adam); reading every step instead", self.sync_every)
-        self._pending: list[tuple[int, tuple[str, ...], torch.Tensor]] = []  # (step, names, values) to read
 
     def _wrap_model(self) -> None:
         """``self.model``: the network as the step calls it (DDP, torch.compile or CUDA-graph replay)."""

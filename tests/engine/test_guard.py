@@ -135,3 +135,11 @@ def test_step_unless_bad_refuses_what_cannot_skip_on_the_device():
     fused.found_inf = torch.zeros(())
     with pytest.raises(ValueError, match="GradScaler"):
         step_unless_bad(fused, torch.zeros(()))
+
+
+def test_a_loaded_unfused_state_turns_device_skip_off():
+    # Optimizer.load_state_dict takes the saved group options, `fused` included (an older CPU checkpoint).
+    params = _params()
+    fused = torch.optim.Adam(params, lr=0.1, fused=True)
+    fused.load_state_dict(torch.optim.Adam(params, lr=0.1).state_dict())
+    assert not supports_device_skip(fused)
