@@ -4,7 +4,8 @@ Against the step that reads every step (``sync_every=1``), on the CPU with the s
 Adam state and logged windows, with and without a NaN step (the schedule is constant, so the one documented
 difference, a scheduler that also steps on bad steps, does not show in the weights); the NaN step leaves the
 weights and Adam state bit-identical, the guard counts it and the window mean leaves it out; K bad steps in a
-row still stop the run, at the next read.
+row still stop the run, at the next read; a checkpoint between reads reads the pending steps first (the
+guard's counters in it are complete) and resuming from it continues bit-identically.
 """
 
 from __future__ import annotations
@@ -133,3 +134,22 @@ def test_k_bad_steps_in_a_row_stop_the_run_at_the_next_read(recipe, tmp_path, ca
     assert "step 2 skipped" in caplog.text
     assert _same_snapshot(snaps[2], snaps[3]) and _same_snapshot(snaps[3], snaps[4])  # both skipped
     assert not (tmp_path / "late" / "metrics.jsonl").exists() or _train_records(tmp_path / "late") == []
+
+
+@pytest.mark.slow  # two short recipe runs
+def test_a_checkpoint_reads_the_pending_steps_and_resumes_exactly(recipe, tmp_path):
+    common = ["runtime.max_steps=4", "log.every=4", "runtime.sync_every=25"]
+    straight, _, _, loss_a, reads = _train(recipe, tmp_path / "straight", [*common, "checkpoint.every=2"],
+                                           bad_steps={2})
+    assert straight.defer and reads == [(2, 2), (4, 2)]  # the step-2 checkpoint read steps 1-2 first
+    ckpt = tmp_path / "straight" / "checkpoints" / "step_00000002.pt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert state["guard"] == {"consecutive": 1, "total_skipped": 1}
+    resumed, _, _, loss_b, _ = _train(recipe, tmp_path / "resumed", [*common, f"checkpoint.resume={ckpt}"])
+    assert resumed.defer and resumed.guard.total_skipped == 1
+    sd_a, sd_b = straight.net.state_dict(), resumed.net.state_dict()
+    assert all(torch.equal(sd_a[k], sd_b[k]) for k in sd_a) and _same_optimizer_state(straight, resumed)
+    assert loss_b == {3: loss_a[3], 4: loss_a[4]}
+    (rec,) = _train_records(tmp_path / "resumed")  # the resumed window: steps 3-4
+    assert rec["step"] == 4 and rec["skipped_total"] == 1
+    assert rec["loss"] == pytest.approx((loss_a[3] + loss_a[4]) / 2, rel=1e-12)
