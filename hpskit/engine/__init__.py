@@ -27,6 +27,7 @@ from .distributed import (
     all_gather_object,
     all_reduce_mean,
     any_rank,
+    any_rank_tensor,
     barrier,
     broadcast_buffers,
     broadcast_object,
@@ -36,7 +37,14 @@ from .distributed import (
 )
 from .evaluation import check_sample_count, evaluate_heldout, evaluate_smpl_dataset
 from .graphs import GraphedModule
-from .guard import NonFiniteGuard, StepVerdict, TrainingDivergedError
+from .guard import (
+    NonFiniteGuard,
+    StepVerdict,
+    TrainingDivergedError,
+    nonfinite_flag,
+    step_unless_bad,
+    supports_device_skip,
+)
 from .sampler import ResumableDistributedSampler
 from .steps import GT_HANDS, autocast, forward_loss
 from .tracking import RunLogger, Throughput, gpu_memory_gb, read_jsonl
@@ -56,6 +64,7 @@ __all__ = [
     "all_gather_object",
     "all_reduce_mean",
     "any_rank",
+    "any_rank_tensor",
     "atomic_torch_save",
     "autocast",
     "atomic_write_bytes",
@@ -78,8 +87,11 @@ __all__ = [
     "is_distributed",
     "load_config",
     "module_groups",
+    "nonfinite_flag",
     "parse_overrides",
     "read_jsonl",
     "restore_rng_state",
     "save_config",
+    "step_unless_bad",
+    "supports_device_skip",
 ]

@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import Tensor
 
 from hpskit.core import ConfigError
 
-__all__ = ["DistInfo", "init_distributed", "is_distributed", "any_rank", "all_reduce_mean", "barrier",
-           "broadcast_object", "broadcast_buffers", "all_gather_object", "cleanup_distributed"]
+__all__ = ["DistInfo", "init_distributed", "is_distributed", "any_rank", "any_rank_tensor", "all_reduce_mean",
+           "barrier", "broadcast_object", "broadcast_buffers", "all_gather_object", "cleanup_distributed"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,26 @@ def any_rank(flag: bool) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=_flag_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def any_rank_tensor(flag: Tensor) -> Tensor:
+    """:func:`any_rank` for a flag kept on the device: a MAX all-reduce in place, nothing read on the host.
+
+    Args:
+        flag: A float tensor of 0s and 1s (e.g. a 0-dim "this step is bad" flag) on this process's device.
+
+    Returns:
+        ``flag`` itself, now the maximum over ranks (unchanged when alone). With NCCL the reduction is queued
+        on the current CUDA stream like any kernel; with gloo a CUDA flag goes through the host (a copy).
+    """
+    if not is_distributed():
+        return flag
+    if flag.device.type == "cpu" or dist.get_backend() == "nccl":
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return flag
+    host = flag.cpu()  # gloo with a CUDA tensor: reduce a host copy
+    dist.all_reduce(host, op=dist.ReduceOp.MAX)
+    return flag.copy_(host)
 
 
 def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:

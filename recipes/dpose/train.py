@@ -50,6 +50,7 @@ from hpskit.engine import (  # noqa: E402
     all_gather_object,
     all_reduce_mean,
     any_rank,
+    any_rank_tensor,
     barrier,
     broadcast_buffers,
     capture_rng_state,
@@ -64,8 +65,11 @@ from hpskit.engine import (  # noqa: E402
     init_distributed,
     load_config,
     module_groups,
+    nonfinite_flag,
     restore_rng_state,
     save_config,
+    step_unless_bad,
+    supports_device_skip,
 )
 from hpskit.hub import WEIGHTS_NAME, load_weights, load_weights_strict  # noqa: E402
 from hpskit.losses import DPoSELoss  # noqa: E402
@@ -73,6 +77,8 @@ from hpskit.models import DPoSE  # noqa: E402
 from hpskit.render import make_panel  # noqa: E402
 
 logger = logging.getLogger("dpose.train")
+
+_BAD = "_bad"  # name of the deferred steps' "skipped on the device" flag (any rank), never logged
 
 
 class TensorDictOutput(torch.nn.Module):
@@ -107,6 +113,7 @@ class DPoSETrainRecipe:
         self.tracker = RunLogger(self.out_dir, enabled=self.main, tensorboard=self.cfg.log.tensorboard,
                                  purge_step=None if state is None else int(state["step"]) + 1)
         self._maybe_resume(state, resume_from)
+        self._choose_reading()
         if self.main:
             logger.info("D-PoSE: %s parameters, %d process(es) on %s, global batch %d",
                         f"{self.net.num_parameters():,}", self.dist.world_size, self.device,
@@ -165,14 +172,31 @@ class DPoSETrainRecipe:
         self.params = [p for p in self.net.parameters() if p.requires_grad]
         self.groups = module_groups(self.net)  # encoder, decoders, attention, regressor (clip / grad stats)
         opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
-        # One fused CUDA kernel per step instead of a kernel per parameter tensor per operation (~1,150
-        # tensors); the CPU keeps the default implementation (bitwise resume is tested there).
+        # Fused (CUDA and CPU): one kernel per step instead of a kernel per parameter tensor per operation
+        # (~1,150 tensors), and it can skip a bad step on the device (`found_inf`, see _train_step). The CPU
+        # uses the same implementation so that its tests (bitwise resume, sync_every) cover the GPU's path.
+        # optim.fused=false: torch's default implementation (the authors' baseline), read every step.
         self.optimizer = opt_cls(self.params, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
                                  eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay,
-                                 fused=True if self.device.type == "cuda" and cfg.optim.fused else None)
+                                 fused=True if cfg.optim.fused else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
         self.guard = NonFiniteGuard(cfg.runtime.max_bad_steps)
+        # Read the steps' numbers every `sync_every` steps (skip bad steps on the device), or every step;
+        # decided once the optimizer's state (and its `fused` flag) is loaded: `_choose_reading`.
+        self.sync_every = cfg.runtime.sync_every or cfg.log.every
+        self.defer = False
+        self._pending: list[tuple[int, tuple[str, ...], torch.Tensor]] = []  # (step, names, values) to read
+
+    def _choose_reading(self) -> None:
+        """``self.defer``: skip bad steps on the device and read every ``sync_every`` steps where the
+        optimizer can (fused; a resumed optimizer keeps the saved ``fused`` flag, e.g. from a CPU checkpoint
+        of an older version), else read every step."""
+        can = supports_device_skip(self.optimizer) and not self.scaler.is_enabled()
+        self.defer = self.sync_every > 1 and can
+        if self.sync_every > 1 and not can:
+            logger.warning("runtime.sync_every=%d needs an optimizer that skips bad steps on the device "
+                           "(fused Adam); reading every step instead", self.sync_every)
 
     def _wrap_model(self) -> None:
         """``self.model``: the network as the step calls it (DDP, torch.compile or CUDA-graph replay)."""
@@ -251,7 +275,9 @@ class DPoSETrainRecipe:
         return Path(r), CheckpointManager.load(r, map_location="cpu")
 
     def save_checkpoint(self) -> None:
-        """Gather every rank's data position and RNG state; rank 0 writes the checkpoint."""
+        """Gather every rank's data position and RNG state; rank 0 writes the checkpoint (the guard's counters
+        include every step: pending ones are read first)."""
+        self._read_pending()
         broadcast_buffers(self.net)  # every rank holds rank 0's BatchNorm statistics (as DDP's next forward)
         per_rank = all_gather_object({"data": self.stream.state_dict(), "rng": capture_rng_state()})
         if self.main:
@@ -283,7 +309,15 @@ class DPoSETrainRecipe:
             logger.info("resumed from %s at step %d", path, self.step)
 
     # ------------------------------------------------------------------ training
-    def _train_step(self, batch) -> tuple[bool, dict, dict]:
+    def _train_step(self, batch) -> tuple[bool | None, dict | None, dict]:
+        """One step: forward, backward, clip and the guarded optimizer update.
+
+        Returns:
+            ``(ok, scalars, extras)``. Read every step (``self.defer`` false): whether the update was taken
+            and the step's numbers as host floats. Deferred: ``(None, None, extras)``, nothing read on the
+            host; the numbers wait on the device in ``self._pending`` for :meth:`_read_pending`. ``extras``:
+            the network output and bodies (:func:`hpskit.engine.forward_loss`).
+        """
         rt = self.cfg.runtime
         total, terms, extras = forward_loss(self.model, self.body, self.loss_fn, batch, bf16=rt.bf16,
                                             channels_last=rt.channels_last, gt_hands=self.cfg.loss.gt_hands)
@@ -302,9 +336,12 @@ class DPoSETrainRecipe:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
         if stats:
             diag.update({f"grad_clipped/{k}": v for k, v in group_grad_norms(self.groups).items()})
-        # One device → host copy per step for every number the guard and the log need.
         names = ["loss", *terms, "grad_norm"]
         numbers = torch.stack([total.detach(), *(t.detach() for t in terms.values()), grad_norm.detach()])
+        if self.defer:
+            self._step_on_device(names, numbers, diag, stats)
+            return None, None, extras
+        # One device → host copy per step for every number the guard and the log need.
         scalars = dict(zip(names, numbers.float().tolist()))
         losses = {k: v for k, v in scalars.items() if k != "grad_norm" and not k.startswith("raw/")}
         bad_here = bool(NonFiniteGuard.bad_terms(losses))
@@ -324,6 +361,47 @@ class DPoSETrainRecipe:
             scalars.update(zip(diag, torch.stack(list(diag.values())).float().tolist()))
         return verdict.ok, scalars, extras
 
+    def _step_on_device(self, names: list[str], numbers: torch.Tensor, diag: dict[str, torch.Tensor],
+                        stats: bool) -> None:
+        """The update of a deferred step: skipped on the device if any judged number (the loss, its weighted
+        terms, the gradient norm; ``raw/`` terms are not judged, as on the host) is not finite on any rank;
+        the learning-rate schedule steps either way. Queues ``(step, names, values)`` for
+        :meth:`_read_pending`: ``values`` (N,) float32 = ``numbers``, the flag, the diagnostics."""
+        judged = [i for i, n in enumerate(names) if not n.startswith("raw/")]
+        # A view per judged entry (no index tensor to copy to the device).
+        bad = any_rank_tensor(nonfinite_flag(*(numbers[i] for i in judged)))
+        snapshot = ParamSnapshot(self.groups) if stats else None
+        step_unless_bad(self.optimizer, bad)
+        self.scheduler.step()
+        if snapshot is not None:
+            diag.update({f"update/{k}": v for k, v in snapshot.relative_update().items()})
+        values = [numbers.float(), bad.reshape(1)]
+        if diag:
+            values.append(torch.stack(list(diag.values())).float())
+        self._pending.append((self.step + 1, (*names, _BAD, *diag), torch.cat(values)))
+
+    def _read_pending(self) -> None:
+        """Copy the deferred steps' numbers to the host (one copy for all), let the guard judge them in step
+        order (it may raise :class:`TrainingDivergedError`) and add them to the log window."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        flat = torch.cat([values for _, _, values in pending]).tolist()
+        steps, judged, at = [], [], 0
+        for step, names, _ in pending:
+            scalars = dict(zip(names, flat[at:at + len(names)]))
+            at += len(names)
+            bad_anywhere = scalars.pop(_BAD) > 0
+            if bad_anywhere:  # no update was made: no update size (as when read every step)
+                scalars = {k: v for k, v in scalars.items() if not k.startswith("update/")}
+            losses = {k: v for k, v in scalars.items() if k != "grad_norm" and not k.startswith("raw/")}
+            bad_here = bool(NonFiniteGuard.bad_terms(losses)) or not math.isfinite(scalars["grad_norm"])
+            judged.append((step, losses, scalars["grad_norm"], bad_anywhere and not bad_here))
+            steps.append(scalars)
+        self.guard.check_many(judged)
+        for scalars in steps:
+            self._accumulate(scalars)
+
     def train(self) -> None:
         """Steps until ``runtime.max_steps`` (or the time budget): step, window log, side tasks."""
         rt = self.cfg.runtime
@@ -338,16 +416,21 @@ class DPoSETrainRecipe:
             if self._out_of_time(start):
                 break
             batch = self.stream.next()
-            ok, scalars, extras = self._train_step(batch)
+            _, scalars, extras = self._train_step(batch)
             self.step += 1
-            self._accumulate(scalars)
+            if scalars is not None:  # read at once; else pending on the device until the next read
+                self._accumulate(scalars)
             if bar is not None:
                 bar.update(1)
-            if self.step % self.cfg.log.every == 0 or self.step == rt.max_steps:
+            log_now = self.step % self.cfg.log.every == 0 or self.step == rt.max_steps
+            if log_now or self.step % self.sync_every == 0:
+                self._read_pending()
+            if log_now:
                 self._log_window(bar)
             t_side = time.perf_counter()
             self._side_tasks(batch, extras)
             self._t_window += time.perf_counter() - t_side  # panels, evaluation, checkpoints: not throughput
+        self._read_pending()  # stopped by the time budget: judge the last steps before finish() checkpoints
         if bar is not None:
             bar.close()
         self.train_seconds = time.perf_counter() - start
@@ -397,16 +480,22 @@ class DPoSETrainRecipe:
         self._reset_window()
 
     def _side_tasks(self, batch, extras: dict) -> None:
-        """Panels, evaluation and checkpoints when their step comes (the last step's are in ``finish``)."""
+        """Panels, evaluation and checkpoints when their step comes (the last step's are in ``finish``); the
+        pending steps are read first, on every rank alike (the side tasks wait for the GPU anyway)."""
         cfg, lg, max_steps = self.cfg, self.cfg.log, self.cfg.runtime.max_steps
-        if self.main and lg.image_every and self.step % lg.image_every == 0:
+        panel = lg.image_every and self.step % lg.image_every == 0
+        evaluate = lg.eval_every and self.step % lg.eval_every == 0 and self.step < max_steps
+        checkpoint = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and self.step < max_steps
+        if panel or evaluate or checkpoint:
+            self._read_pending()
+        if panel and self.main:
             n = lg.panel_samples
-            panel = make_panel(unnormalize_imagenet(batch.img[:n].float()), batch, extras["out"],
+            image = make_panel(unnormalize_imagenet(batch.img[:n].float()), batch, extras["out"],
                                extras["pred_body"].vertices.detach(), self.body.faces, n)
-            self.tracker.log_images(self.step, {"train": panel})
-        if lg.eval_every and self.step % lg.eval_every == 0 and self.step < max_steps:
+            self.tracker.log_images(self.step, {"train": image})
+        if evaluate:
             self.evaluate()
-        if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and self.step < max_steps:
+        if checkpoint:
             self.save_checkpoint()
 
     def evaluate(self) -> dict | None:

@@ -170,9 +170,10 @@ class OptimConfig:
         clip_mode: ``"global"`` (one norm over every gradient, the authors) or ``"per_module"`` (each
             top-level module — encoder, decoders, attention, regressor — clipped to ``grad_clip_norm`` on its
             own, so the small dense-term gradients are not scaled down with the large body-term ones).
-        fused: On CUDA, torch's fused Adam kernel (one launch per step for every parameter); ``False`` =
-            torch's default implementation (what the authors' trainer runs; the baseline rows of
-            ``benchmarks/bench_recipe.py``). The CPU always uses the default implementation.
+        fused: torch's fused Adam kernel (one launch per step for every parameter; it can skip a bad step
+            on the device, so ``runtime.sync_every`` > 1 needs it); ``False`` = torch's default
+            implementation (what the authors' trainer runs; the baseline rows of
+            ``benchmarks/bench_recipe.py``), read every step.
     """
 
     name: str = "adam"
@@ -273,6 +274,21 @@ class RuntimeConfig:
             (:class:`hpskit.engine.GraphedModule`; single process, CUDA only, ignored on the CPU).
         cudnn_benchmark: Let cuDNN time its convolution algorithms once per shape (CUDA only).
         max_bad_steps: Consecutive non-finite steps that stop the run.
+        sync_every: Steps between reads of the step's numbers (loss terms, gradient norm, the "bad step" flag)
+            on the host; 0 = every ``log.every`` steps (the log window). 1 is the fully synchronous step: the
+            numbers are copied to the host after every step and the guard decides there whether to call
+            ``optimizer.step()`` (the scheduler is not stepped on a bad step). Above 1 the step never waits
+            for the GPU: a bad step (any loss term or the gradient norm not finite, on any rank) is skipped on
+            the device by the fused Adam's ``found_inf`` flag (:func:`hpskit.engine.step_unless_bad`; the
+            weights and Adam state stay bit-identical), the numbers wait on the device, and the guard judges
+            them in step order when they are read: every ``sync_every`` steps and before every log record,
+            panel, evaluation and checkpoint and at the end of training. Consequences: the window means
+            logged are the same as with 1; without bad steps the weights are bit-identical to 1; the
+            learning-rate scheduler steps on every step, bad ones included (it cannot know), so with a
+            warm-up or cosine schedule a bad step moves the schedule on by one where 1 would hold it; a
+            diverging run (``max_bad_steps`` bad steps in a row) raises up to ``sync_every`` − 1 steps late
+            (the error names the step where it happened). Optimizers that cannot skip on the device fall
+            back to 1.
         threads: ``torch.set_num_threads`` (0 = leave the default).
         find_unused_parameters: DDP's flag: ``"auto"`` (on when some parameters get no gradient, e.g. the
             depth head while depth is unsupervised), ``"true"`` or ``"false"``.
@@ -288,6 +304,7 @@ class RuntimeConfig:
     cuda_graphs: bool = False
     cudnn_benchmark: bool = True
     max_bad_steps: int = 10
+    sync_every: int = 0
     threads: int = 0
     find_unused_parameters: str = "auto"
 
@@ -297,6 +314,8 @@ class RuntimeConfig:
             p.append(f"device must be 'auto', 'cuda' or 'cpu'; got {self.device!r}")
         if self.max_steps < 1 or self.max_bad_steps < 1 or self.max_minutes < 0:
             p.append("max_steps and max_bad_steps must be ≥ 1, max_minutes ≥ 0")
+        if self.sync_every < 0:
+            p.append(f"sync_every must be ≥ 0 (0 = log.every, 1 = read every step); got {self.sync_every}")
         if self.cuda_graphs and self.compile:
             p.append("cuda_graphs and compile are alternatives; switch one off")
         if self.find_unused_parameters not in ("auto", "true", "false"):
