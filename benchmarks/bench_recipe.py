@@ -5,7 +5,9 @@ its phases over ``--steps`` steps with a CUDA synchronisation between phases:
 
 data (the synthetic engine renders a batch) · network forward · body model + losses · backward ·
 clip + guard + optimizer; and the whole step without the inner synchronisations (what training sees).
-``--profile`` adds a torch.profiler table of two steps (top ops by self CPU time).
+``--profile`` adds a torch.profiler table of two steps (top ops by self CPU time). The JSON also holds the
+startup: ``setup_s`` (``rec.setup()``) and ``first_step_s`` (the first phased step, which includes any
+compilation and CUDA-graph capture; run twice to see the compile cache's effect).
 
     python benchmarks/bench_recipe.py --out bench_recipe.json runtime.cuda_graphs=true
 
@@ -52,7 +54,9 @@ def main() -> None:
         f"output_dir={tmp.name}", "log.tensorboard=false", "log.progress=false", "log.eval_samples=64",
         "checkpoint.resume=never", *args.overrides])
     rec = train.DPoSETrainRecipe(cfg)
+    t_setup = time.perf_counter()
     rec.setup()
+    setup_s = time.perf_counter() - t_setup
     rec.model.train()
     dev, rt = rec.device, cfg.runtime
     names = ("data", "network", "body_loss", "backward", "optimizer")
@@ -88,7 +92,12 @@ def main() -> None:
             for k, a, b in zip(phases, t[:-1], t[1:]):
                 phases[k].append(b - a)
 
-    for _ in range(args.warmup):
+    _sync(dev)
+    t_first = time.perf_counter()
+    phased_step(False)  # the first step: compilation (runtime.compile) and CUDA-graph capture happen here
+    _sync(dev)
+    first_step_s = time.perf_counter() - t_first
+    for _ in range(args.warmup - 1):
         phased_step(False)
     for _ in range(args.steps):
         phased_step(True)
@@ -120,6 +129,9 @@ def main() -> None:
         "step_ms": round(1e3 * whole_s, 2),
         "images_per_s": round(bs / whole_s, 1),
         "graph_replays": getattr(rec.model, "replays", None),
+        "setup_s": round(setup_s, 2),
+        "first_step_s": round(first_step_s, 2),
+        "compiled_regions": len(getattr(rec, "compiled_regions", [])),
     }
     print(json.dumps(res))
     if args.out:
