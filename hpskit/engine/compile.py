@@ -90,8 +90,8 @@ def find_repeated_blocks(model: nn.Module, min_repeats: int = 2) -> list[type[nn
 
     Example:
         >>> from hpskit.decoders import UNetLiteDecoder
-        >>> [c.__name__ for c in find_repeated_blocks(UNetLiteDecoder((8, 16, 32, 64)))]
-        ['ResidualBlock']
+        >>> find_repeated_blocks(UNetLiteDecoder((8, 16, 32, 64)))[0].__name__
+        'ResidualBlock'
     """
     if min_repeats < 1:
         raise ConfigError(f"find_repeated_blocks: `min_repeats` must be ≥ 1; got {min_repeats}.")
