@@ -268,8 +268,9 @@ class RuntimeConfig:
         compile: ``torch.compile`` the network (see ``compile_scope``).
         compile_scope: What ``compile`` compiles: ``"blocks"`` (each repeated block of the network on its own,
             :func:`hpskit.engine.compile_regions`: compiled once per distinct block shape, so startup stays
-            short; combines with ``cuda_graphs``) or ``"model"`` (the whole network in one
-            ``torch.compile``; more than 10 minutes for HRNet-W48 on an H100; not with ``cuda_graphs``).
+            short; combines with ``cuda_graphs``; the eval-mode graphs compile at the first evaluation) or
+            ``"model"`` (the whole network in one ``torch.compile``; more than 10 minutes for HRNet-W48 on an
+            H100; not with ``cuda_graphs``).
         compile_cache: Where inductor keeps compiled graphs and kernels across runs, so a second start skips
             most of the compilation: ``"auto"`` (``$TORCHINDUCTOR_CACHE_DIR`` when set, else the user cache,
             :func:`hpskit.engine.default_compile_cache_dir`), a folder, or ``"off"`` (torch's default,
