@@ -5,7 +5,9 @@ its phases over ``--steps`` steps with a CUDA synchronisation between phases:
 
 data (the synthetic engine renders a batch) · network forward · body model + losses · backward ·
 clip + guard + optimizer; and the whole step without the inner synchronisations (what training sees).
-``--profile`` adds a torch.profiler table of two steps (top ops by self CPU time).
+``--profile`` adds a torch.profiler table of two steps (top ops by self CPU time). The JSON also holds the
+startup: ``setup_s`` (``rec.setup()``) and ``first_step_s`` (the first phased step, which includes any
+compilation and CUDA-graph capture; run twice to see the compile cache's effect).
 
     python benchmarks/bench_recipe.py --out bench_recipe.json runtime.cuda_graphs=true
 
@@ -55,11 +57,11 @@ def main() -> None:
         "checkpoint.resume=never", "runtime.max_bad_steps=1000000", *args.overrides])
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    t_setup = time.perf_counter()
     rec = train.DPoSETrainRecipe(cfg)
+    t_setup = time.perf_counter()
     rec.setup()
-    rec.model.train()
     setup_s = time.perf_counter() - t_setup
+    rec.model.train()
     dev, rt = rec.device, cfg.runtime
     names = ("data", "network", "body_loss", "backward", "optimizer")
     phases: dict[str, list[float]] = {k: [] for k in names}
@@ -107,8 +109,10 @@ def main() -> None:
             for k, a, b in zip(phases, t[:-1], t[1:]):
                 phases[k].append(b - a)
 
+    _sync(dev)
     t_first = time.perf_counter()
-    phased_step(False)  # the first step: cuDNN autotuning, CUDA-graph capture, compilation
+    phased_step(False)  # the first step: compilation (runtime.compile) and CUDA-graph capture happen here
+    _sync(dev)
     first_step_s = time.perf_counter() - t_first
     for _ in range(args.warmup - 1):
         phased_step(False)
@@ -157,6 +161,7 @@ def main() -> None:
         "first_nonfinite_phased": finite_log[0] if finite_log else None,
         "recipe_steps_skipped": rec.guard.total_skipped - skipped0, "recipe_steps": args.steps,
         "sync_every": rec.sync_every if rec.defer else 1,
+        "compiled_regions": len(getattr(rec, "compiled_regions", [])),
     }
     print(json.dumps(res))
     if args.out:

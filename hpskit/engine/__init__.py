@@ -1,5 +1,6 @@
 """Training-loop utilities shared by the recipes: typed configs, checkpoints with exact resume, DDP helpers,
-the NaN/inf guard, CUDA-graph replay of a network's training step, a resumable distributed sampler, run
+the NaN/inf guard, CUDA-graph replay of a network's training step, regional ``torch.compile`` of repeated
+blocks with a persistent compile cache, a resumable distributed sampler, run
 logging, the training step of D-PoSE (:mod:`~hpskit.engine.steps`: network → body → loss) and its evaluation
 loops (:mod:`~hpskit.engine.evaluation`: 3DPW / EMDB and the held-out synthetic split).
 
@@ -13,6 +14,7 @@ from .checkpoint import (
     capture_rng_state,
     restore_rng_state,
 )
+from .compile import compile_cache_dir, compile_regions, default_compile_cache_dir, find_repeated_blocks
 from .config import (
     check_resume_config,
     config_diff,
@@ -76,10 +78,14 @@ __all__ = [
     "check_resume_config",
     "cleanup_distributed",
     "clip_grad_norm_per_group_",
+    "compile_cache_dir",
+    "compile_regions",
     "config_diff",
     "config_to_yaml",
+    "default_compile_cache_dir",
     "evaluate_heldout",
     "evaluate_smpl_dataset",
+    "find_repeated_blocks",
     "forward_loss",
     "gpu_memory_gb",
     "group_grad_norms",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -57,6 +58,8 @@ from hpskit.engine import (  # noqa: E402
     check_resume_config,
     cleanup_distributed,
     clip_grad_norm_per_group_,
+    compile_cache_dir,
+    compile_regions,
     config_to_yaml,
     evaluate_heldout,
     forward_loss,
@@ -81,6 +84,15 @@ logger = logging.getLogger("dpose.train")
 _BAD = "_bad"  # name of the deferred steps' "skipped on the device" flag (any rank), never logged
 
 
+def _process_age_s() -> float:
+    """Seconds since this process started (Linux ``/proc``, 10 ms resolution; NaN where unavailable)."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22
+        return float(Path("/proc/uptime").read_text().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 class TensorDictOutput(torch.nn.Module):
     """``net`` with its :class:`~hpskit.models.DPoSEOutput` returned as a dict of its tensors."""
 
@@ -100,10 +112,12 @@ class DPoSETrainRecipe:
         self.cfg = cfg
         self.out_dir = Path(cfg.output_dir)
         self.step = 0
+        self.t_created = time.perf_counter()  # startup is measured from here to the end of the first step
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
         """Processes and seeds, the run folder, model, loss, optimizer, data, logger, then resume."""
+        t0 = time.perf_counter()
         self._init_runtime()
         resume_from, state = self._prepare_run_folder()
         self._build_model()
@@ -114,6 +128,8 @@ class DPoSETrainRecipe:
                                  purge_step=None if state is None else int(state["step"]) + 1)
         self._maybe_resume(state, resume_from)
         self._choose_reading()
+        self.t_setup_end = time.perf_counter()
+        self.setup_s = self.t_setup_end - t0
         if self.main:
             logger.info("D-PoSE: %s parameters, %d process(es) on %s, global batch %d",
                         f"{self.net.num_parameters():,}", self.dist.world_size, self.device,
@@ -199,9 +215,21 @@ class DPoSETrainRecipe:
                            "(fused Adam); reading every step instead", self.sync_every)
 
     def _wrap_model(self) -> None:
-        """``self.model``: the network as the step calls it (DDP, torch.compile or CUDA-graph replay)."""
+        """``self.model``: the network as the step calls it (compiled blocks, DDP, whole-model
+        torch.compile or CUDA-graph replay)."""
         rt, weights = self.cfg.runtime, self.loss_weights
         self.model = self.net
+        self.compiled_regions: list[str] = []
+        if rt.compile:
+            self._compile_cache()
+        if rt.compile and rt.compile_scope == "blocks":
+            # In place, before DDP / graphs wrap the network; each block compiles at its first call (for
+            # CUDA graphs: in the eager warm-up passes before the capture).
+            self.compiled_regions = compile_regions(self.net)
+            if self.main:
+                logger.info("torch.compile: %d blocks compiled as regions (%s)", len(self.compiled_regions),
+                            ", ".join(sorted({type(self.net.get_submodule(n)).__name__
+                                              for n in self.compiled_regions})))
         if self.dist.world_size > 1:
             # DDP looks for the output tensors (to find unused parameters) in tuples/lists/dicts only.
             self.model = TensorDictOutput(self.net)
@@ -211,13 +239,26 @@ class DPoSETrainRecipe:
             self.model = DistributedDataParallel(self.model, device_ids=[self.device.index]
                                                  if self.device.type == "cuda" else None,
                                                  find_unused_parameters=unused)
-        if rt.compile:
+        if rt.compile and rt.compile_scope == "model":
             self.model = torch.compile(self.model)
         if rt.cuda_graphs and self.device.type == "cuda":
             if self.dist.world_size > 1:
                 raise ConfigError("runtime.cuda_graphs=true is single-process only; switch it off under "
                                   "torchrun.")
             self.model = GraphedModule(self.net, autocast_dtype=torch.bfloat16 if rt.bf16 else None)
+
+    def _compile_cache(self) -> None:
+        """Point inductor's caches at ``runtime.compile_cache`` (``auto``: keep ``$TORCHINDUCTOR_CACHE_DIR``
+        when the user set it, else the user cache folder; ``off``: torch's default)."""
+        where = self.cfg.runtime.compile_cache
+        if where == "off":
+            return
+        if where == "auto" and os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+            folder = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+        else:
+            folder = compile_cache_dir(None if where == "auto" else where)
+        if self.main:
+            logger.info("torch.compile cache: %s", folder)
 
     def _build_data(self) -> None:
         """This rank's training stream and (rank 0, synthetic source) the held-out batches."""
@@ -412,6 +453,7 @@ class DPoSETrainRecipe:
         start = time.perf_counter()
         self._reset_window()
         self.stopped_early = False
+        first = True
         while self.step < rt.max_steps:
             if self._out_of_time(start):
                 break
@@ -420,6 +462,10 @@ class DPoSETrainRecipe:
             self.step += 1
             if scalars is not None:  # read at once; else pending on the device until the next read
                 self._accumulate(scalars)
+            if first:
+                self._log_startup()
+                first = False
+            self._accumulate(scalars)
             if bar is not None:
                 bar.update(1)
             log_now = self.step % self.cfg.log.every == 0 or self.step == rt.max_steps
@@ -434,6 +480,24 @@ class DPoSETrainRecipe:
         if bar is not None:
             bar.close()
         self.train_seconds = time.perf_counter() - start
+
+    def _log_startup(self) -> None:
+        """Log (``kind="startup"``) how long this process took to finish its first training step, compilation
+        and CUDA-graph capture included: ``time_to_first_step_s`` from the process start (Python and library
+        imports included; Linux only, else NaN), ``startup_s`` from the recipe's creation, its part in
+        ``setup()`` (``setup_s``) and the rest (``first_step_s``: from the end of setup to the end of the
+        first step). Costs one device synchronisation, once."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.startup = {"time_to_first_step_s": _process_age_s(), "startup_s": now - self.t_created,
+                        "setup_s": self.setup_s, "first_step_s": now - self.t_setup_end}
+        self.tracker.log(self.step, self.startup, kind="startup")
+        if self.main:
+            logger.info("startup: first step done %.1f s after the process start, %.1f s after the recipe's "
+                        "(setup %.1f s, first step %.1f s%s)", self.startup["time_to_first_step_s"],
+                        self.startup["startup_s"], self.setup_s, self.startup["first_step_s"],
+                        ", compilation included" if self.cfg.runtime.compile else "")
 
     def _progress_bar(self):
         """A tqdm bar on rank 0 when ``log.progress``, else None."""

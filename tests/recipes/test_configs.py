@@ -3,6 +3,8 @@ numbers it claims (paper §4.2, the authors' released settings of docs/authors-c
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from recipe_helpers import RECIPE
 
@@ -81,3 +83,28 @@ def _nested_container_fields(cls, path="", seen=None):
 
 def test_schema_has_no_nested_container_fields(recipe):
     assert _nested_container_fields(recipe.TrainConfig) == []
+
+
+@pytest.mark.parametrize(("overrides", "error"), [
+    (["runtime.compile=true"], None),  # blocks scope, automatic cache
+    (["runtime.compile=true", "runtime.cuda_graphs=true"], None),  # blocks compile before the capture
+    (["runtime.compile=true", "runtime.compile_scope=model"], None),
+    (["runtime.compile=true", "runtime.compile_cache=off"], None),
+    (["runtime.compile=true", "runtime.compile_cache={tmp}/cache"], None),
+    (["runtime.compile=true", "runtime.compile_scope=model", "runtime.cuda_graphs=true"],
+     "cuda_graphs and compile with compile_scope='model' are alternatives"),
+    (["runtime.compile_scope=layers"], "compile_scope must be 'blocks' or 'model'; got 'layers'"),
+    (["runtime.compile_cache="], "compile_cache must be 'auto', 'off' or a folder"),
+    (["runtime.compile_cache={tmp}/file"], "is a file"),
+])
+def test_runtime_compile_settings(recipe, tmp_path, overrides, error):
+    from hpskit.core import ConfigError
+
+    (tmp_path / "file").write_text("not a folder")
+    args = [o.format(tmp=tmp_path) for o in overrides]
+    if error is None:
+        cfg = load_config(recipe.TrainConfig, CONFIGS / "smoke.yaml", args)
+        assert cfg.runtime.compile
+    else:
+        with pytest.raises(ConfigError, match=re.escape(error)):
+            load_config(recipe.TrainConfig, CONFIGS / "smoke.yaml", args)

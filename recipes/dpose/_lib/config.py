@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hpskit.data import CropConfig
@@ -269,9 +270,19 @@ class RuntimeConfig:
             evaluates, checkpoints and exports. 0 = no budget.
         bf16: bfloat16 autocast for the network (losses and the body model stay float32).
         channels_last: channels-last memory format for the network and its input.
-        compile: ``torch.compile`` the network.
+        compile: ``torch.compile`` the network (see ``compile_scope``).
+        compile_scope: What ``compile`` compiles: ``"blocks"`` (each repeated block of the network on its own,
+            :func:`hpskit.engine.compile_regions`: compiled once per distinct block shape, so startup stays
+            short; combines with ``cuda_graphs``; the eval-mode graphs compile at the first evaluation) or
+            ``"model"`` (the whole network in one ``torch.compile``; more than 10 minutes for HRNet-W48 on an
+            H100; not with ``cuda_graphs``).
+        compile_cache: Where inductor keeps compiled graphs and kernels across runs, so a second start skips
+            most of the compilation: ``"auto"`` (``$TORCHINDUCTOR_CACHE_DIR`` when set, else the user cache,
+            :func:`hpskit.engine.default_compile_cache_dir`), a folder, or ``"off"`` (torch's default,
+            ``/tmp/torchinductor_<user>``). Used only when ``compile`` is on.
         cuda_graphs: Replay the network's forward and backward as CUDA graphs
-            (:class:`hpskit.engine.GraphedModule`; single process, CUDA only, ignored on the CPU).
+            (:class:`hpskit.engine.GraphedModule`; single process, CUDA only, ignored on the CPU). With
+            ``compile_scope="blocks"`` the graph's eager warm-up passes compile the blocks before capture.
         cudnn_benchmark: Let cuDNN time its convolution algorithms once per shape (CUDA only).
         max_bad_steps: Consecutive non-finite steps that stop the run.
         sync_every: Steps between reads of the step's numbers (loss terms, gradient norm, the "bad step" flag)
@@ -301,6 +312,8 @@ class RuntimeConfig:
     bf16: bool = False
     channels_last: bool = False
     compile: bool = False
+    compile_scope: str = "blocks"
+    compile_cache: str = "auto"
     cuda_graphs: bool = False
     cudnn_benchmark: bool = True
     max_bad_steps: int = 10
@@ -316,8 +329,15 @@ class RuntimeConfig:
             p.append("max_steps and max_bad_steps must be ≥ 1, max_minutes ≥ 0")
         if self.sync_every < 0:
             p.append(f"sync_every must be ≥ 0 (0 = log.every, 1 = read every step); got {self.sync_every}")
-        if self.cuda_graphs and self.compile:
-            p.append("cuda_graphs and compile are alternatives; switch one off")
+        if self.compile_scope not in ("blocks", "model"):
+            p.append(f"compile_scope must be 'blocks' or 'model'; got {self.compile_scope!r}")
+        if self.cuda_graphs and self.compile and self.compile_scope == "model":
+            p.append("cuda_graphs and compile with compile_scope='model' are alternatives; switch one off or "
+                     "use compile_scope='blocks'")
+        if not self.compile_cache.strip():
+            p.append("compile_cache must be 'auto', 'off' or a folder; got an empty string")
+        elif self.compile_cache not in ("auto", "off") and Path(self.compile_cache).expanduser().is_file():
+            p.append(f"compile_cache must be 'auto', 'off' or a folder; {self.compile_cache!r} is a file")
         if self.find_unused_parameters not in ("auto", "true", "false"):
             p.append(f"find_unused_parameters must be 'auto', 'true' or 'false'; got "
                      f"{self.find_unused_parameters!r}")
