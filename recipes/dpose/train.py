@@ -465,7 +465,6 @@ class DPoSETrainRecipe:
             if first:
                 self._log_startup()
                 first = False
-            self._accumulate(scalars)
             if bar is not None:
                 bar.update(1)
             log_now = self.step % self.cfg.log.every == 0 or self.step == rt.max_steps
