@@ -27,7 +27,7 @@ from .dpose import PRESETS, DPoSELoss, LossOptions, LossWeights
 from .inputs import SUPERVISION_FLAGS, LossInputs, LossTargets
 from .joints import Joints3DLoss, VerticesLoss, joints3d_loss, vertices_l1_loss
 from .params import BetasLoss, PoseLoss, as_pose_rotmat, betas_loss, pose_rotmat_loss
-from .parts import PartCrossEntropyLoss, part_cross_entropy
+from .parts import PartCrossEntropyLoss, check_part_labels, part_cross_entropy
 
 __all__ = [
     "PRESETS",
@@ -49,6 +49,7 @@ __all__ = [
     "as_pose_rotmat",
     "betas_loss",
     "camera_scale_loss",
+    "check_part_labels",
     "depth_l1_loss",
     "depth_loss",
     "depth_mse_loss",

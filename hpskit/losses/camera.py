@@ -119,7 +119,7 @@ def reprojection_loss(
 
     eye = torch.eye(3, device=joints3d.device, dtype=dt)
     joints = pick(joints3d[:, :n], joints3d.new_zeros(()))
-    cam = pick(cam, torch.tensor([1.0, 0.0, 0.0]))
+    cam = pick(cam, eye[0])  # (1, 0, 0) made on the device: torch.tensor(...) would copy from the host
     center = pick(center, joints3d.new_zeros(()))
     scale = pick(scale, joints3d.new_ones(()))
     K = pick(K, eye)

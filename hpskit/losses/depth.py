@@ -2,8 +2,11 @@
 
 Paper (D-PoSE §3.3, eq. 2): ``λ1·|D_gt − D| + λ2·(1 − SSIM(D_gt, D))`` with the background ignored. hpskit
 computes both parts on the foreground only: the L1 is averaged over foreground pixels, and the SSIM map
-(kornia, Gaussian window, σ = 1.5, reflect padding) of the masked maps is averaged over foreground pixels, so
-the prediction on the background gets no gradient at all.
+(kornia's SSIM: Gaussian window, σ = 1.5, reflect padding) of the masked maps is averaged over foreground
+pixels, so the prediction on the background gets no gradient at all. That SSIM map is computed here by
+:func:`gaussian_ssim` on reflect-padded maps, not by ``kornia.metrics.ssim``: kornia builds its window from
+``torch.tensor(sigma, device=...)``, a host → device copy that waits for the GPU in every training step. The
+two agree to float32 rounding (the map within 1e-5, the loss within 1e-6; ``tests/losses/test_depth.py``).
 
 Authors' code (docs/authors-code.md (g), formats.md §11): MSE over the whole map (background included) plus
 ``0.2 · 0.5 · (1 − SSIM)`` where SSIM uses an **8×8** Gaussian window (σ 1.5, taps at offsets −4..3), zero
@@ -15,7 +18,6 @@ Every function returns one value per sample (``reduction="none"``) or their mean
 
 from __future__ import annotations
 
-import kornia
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -97,6 +99,27 @@ def depth_l1_loss(
     return _reduce(err.flatten(1).sum(1) / count, m, reduction)
 
 
+def _reflect_ssim(x: Tensor, y: Tensor, window_size: int, max_val: float) -> Tensor:
+    """kornia's SSIM map (``kornia.metrics.ssim(x, y, window_size, max_val, eps=0)``: Gaussian window,
+    σ = 1.5, reflect padding, same size as the input) by :func:`gaussian_ssim`, with no host copy.
+
+    Args:
+        x: First image, shape (B, C, H, W), H and W > window_size // 2.
+        y: Second image, same shape.
+        window_size: Odd window size.
+        max_val: Dynamic range (C1 = (0.01·max_val)², C2 = (0.03·max_val)²).
+
+    Returns:
+        SSIM map, shape (B, C, H, W).
+    """
+    if window_size < 1 or window_size % 2 == 0:
+        raise ValueError(f"depth_ssim_loss: `window_size` must be odd and positive; got {window_size}.")
+    r = window_size // 2
+    pad = (r, r, r, r)
+    return gaussian_ssim(F.pad(x, pad, mode="reflect"), F.pad(y, pad, mode="reflect"), window_size, 1.5,
+                         padding=0, c1=(0.01 * max_val) ** 2, c2=(0.03 * max_val) ** 2)
+
+
 def depth_ssim_loss(
     pred: Tensor,
     target: Tensor,
@@ -106,11 +129,12 @@ def depth_ssim_loss(
     max_val: float = 1.0,
     reduction: str = "mean",
 ) -> Tensor:
-    """``1 − SSIM`` over the foreground pixels (paper eq. 2, second part), by :func:`kornia.metrics.ssim`.
+    """``1 − SSIM`` over the foreground pixels (paper eq. 2, second part), with kornia's SSIM.
 
     Both maps are multiplied by the foreground mask before SSIM (so the background prediction has no
-    influence), and the SSIM map is averaged over the foreground pixels only. kornia's window is Gaussian,
-    σ = 1.5, ``window_size`` taps (odd), reflect padding; C1 = (0.01·max_val)², C2 = (0.03·max_val)².
+    influence), and the SSIM map is averaged over the foreground pixels only. kornia's SSIM
+    (:func:`kornia.metrics.ssim`, computed here without its host copy, see the module docstring): Gaussian
+    window, σ = 1.5, ``window_size`` taps (odd), reflect padding; C1 = (0.01·max_val)², C2 = (0.03·max_val)².
 
     Args:
         pred: Predicted depth, shape (B, 1, H, W); H, W > window_size // 2.
@@ -133,7 +157,7 @@ def depth_ssim_loss(
     _check_reduction(reduction, where)
     m, target, fg, count = _fg_setup(pred, target, foreground, mask, where)
     fgf = fg.to(pred.dtype)
-    ssim_map = kornia.metrics.ssim(pred * fgf, target * fgf, window_size, max_val=float(max_val), eps=0.0)
+    ssim_map = _reflect_ssim(pred * fgf, target * fgf, window_size, float(max_val))
     mean_ssim = (ssim_map * fgf).flatten(1).sum(1) / count
     return _reduce(1.0 - mean_ssim, m, reduction)
 

@@ -20,6 +20,15 @@ i.e. ``overall = 60`` and per-term weights kp2d 50, joints3d 50, pose 10, betas 
 cam_scale 10, parts_ce 0.1, depth 0.1, depth_ssim 0.01 — the paper's body λs are the code's weights × 10.
 The authors' shipped config has depth supervision off; that is this preset with ``has_depth`` all false
 (or ``depth = depth_ssim = 0``).
+
+No host reads: the loss never reads a device value back to the host — no ``.item()``, ``bool(t)``,
+``if t.any():``, boolean-mask indexing or ``torch.tensor(...)`` of host data (a host → device copy that waits
+too). The training step runs ahead of the GPU (it reads its numbers every ``runtime.sync_every`` steps,
+:mod:`hpskit.engine.guard`), and any such read would make the host wait for the GPU in every step. So the
+terms are masked means (``torch.where`` and ``sum / count.clamp(min=1)``; a term no sample supervises is
+exactly 0), the part labels' range is checked only on request (:func:`~hpskit.losses.check_part_labels`),
+and the flags are read only to report a field that is None. ``tests/losses/test_no_host_reads.py`` runs the
+loss, the body model and the backward pass with every such read patched to raise.
 """
 
 from __future__ import annotations
@@ -199,6 +208,7 @@ class DPoSELoss(nn.Module):
     For each term with a non-zero weight, the samples whose presence flag is false are skipped (masked mean
     over the flagged samples). A term no sample supervises is exactly 0 (no NaN) and the total stays
     differentiable. A prediction field a supervised term needs but that is None raises a ``ShapeError``.
+    Nothing is read back to the host (see the module docstring) unless a field a term needs is None.
 
     Example:
         >>> loss = DPoSELoss(preset="authors")
@@ -218,7 +228,11 @@ class DPoSELoss(nn.Module):
         return f"preset={self.preset!r}, weights={self.weights}, options={self.options}"
 
     def _flag(self, tgt: LossTargets, term: _Term, batch: int, ref: Tensor) -> Tensor:
-        """Per-sample supervision mask (B,) of ``term``, resolving None flags and missing fields."""
+        """Per-sample supervision mask (B,) of ``term``, resolving None flags and missing fields.
+
+        Reads the flags on the host only when a field the term needs is None (to tell "no sample is
+        supervised" from an error); a batch that carries every field is never read.
+        """
         if not term.flag:
             return torch.ones(batch, dtype=torch.bool, device=ref.device)
         flag = getattr(tgt, term.flag)
@@ -234,11 +248,20 @@ class DPoSELoss(nn.Module):
             if not present and bool(m.any()):
                 raise ShapeError(f"DPoSELoss: `targets.{term.target[0]}` is None but `targets.{term.flag}` "
                                  "marks samples as supervised; pass the ground truth or set the flag false.")
-        if bool(m.any()):
-            for name in term.extra_targets:
-                if getattr(tgt, name) is None:
-                    raise ShapeError(f"DPoSELoss: term '{term.name}' needs `targets.{name}`; it is None.")
+        absent = [name for name in term.extra_targets if getattr(tgt, name) is None]
+        if absent and self._any(tgt, term, m):
+            raise ShapeError(f"DPoSELoss: term '{term.name}' needs `targets.{absent[0]}`; it is None.")
         return m
+
+    @staticmethod
+    def _any(tgt: LossTargets, term: _Term, m: Tensor) -> bool:
+        """Whether any sample is supervised by ``term``: known on the host without a flag tensor, else read
+        (only called to report a field that is None)."""
+        if not term.flag:
+            return True
+        if getattr(tgt, term.flag) is None:
+            return getattr(tgt, term.target[0]) is not None
+        return bool(m.any())
 
     def _raw(self, name: str, p: LossInputs, t: LossTargets, m: Tensor) -> Tensor:
         o = self.options
@@ -293,7 +316,7 @@ class DPoSELoss(nn.Module):
                 continue
             m = self._flag(t, term, batch, ref)  # raises if a supervised sample lacks a target field
             missing = [f for f in term.pred if getattr(p, f) is None]
-            if missing and bool(m.any()):
+            if missing and self._any(t, term, m):
                 raise ShapeError(f"DPoSELoss: term '{term.name}' (weight {weight}) needs the prediction(s) "
                                  f"{missing}, which are None; predict them or set weights.{term.name} = 0.")
             have_targets = all(getattr(t, f) is not None for f in term.target + term.extra_targets)

@@ -117,7 +117,8 @@ def _check_inputs(verts_cam, faces, K, image_size, where):
             f"{where}: `image_size` must be (H, W) with positive sizes; got {tuple(image_size)}."
         )
     faces = faces.to(device=verts_cam.device, dtype=torch.long)
-    if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= dims["V"]):
+    lo_hi = torch.stack(torch.aminmax(faces)).tolist() if faces.numel() else None  # one device -> host read
+    if lo_hi is not None and (lo_hi[0] < 0 or lo_hi[1] >= dims["V"]):
         raise ShapeError(
             f"{where}: `faces` must index vertices in [0, {dims['V']}); got values in "
             f"[{int(faces.min())}, {int(faces.max())}]. Faces and vertices come from different meshes?"
@@ -161,9 +162,10 @@ def _face_setup(uv: Tensor, z: Tensor, verts: Tensor, faces: Tensor, near: float
     # Canonical edge order: edge k (opposite vertex k) runs v_{k+1} -> v_{k+2}; evaluate it from the
     # endpoint with the lower vertex index and flip the sign if that reverses it (see module docstring).
     fs = faces.index_select(0, f_sel)  # (S, 3)
-    swap = fs[:, [1, 2, 0]] > fs[:, [2, 0, 1]]  # (S, 3)
-    loc1 = torch.tensor([1, 2, 0], device=faces.device).expand_as(swap)
-    loc2 = torch.tensor([2, 0, 1], device=faces.device).expand_as(swap)
+    # Rolls, not fs[:, [1, 2, 0]]: a Python index list is a host -> device copy that waits for the GPU.
+    swap = fs.roll(-1, 1) > fs.roll(1, 1)  # (S, 3): v_{k+1} > v_{k+2}
+    loc1 = torch.arange(3, device=faces.device).roll(-1).expand_as(swap)  # (1, 2, 0)
+    loc2 = torch.arange(3, device=faces.device).roll(1).expand_as(swap)  # (2, 0, 1)
     q = fuv.reshape(B * F, 3, 2).index_select(0, sel)  # (S, 3, 2)
     a = torch.gather(q, 1, torch.where(swap, loc2, loc1)[..., None].expand(-1, 3, 2))
     b = torch.gather(q, 1, torch.where(swap, loc1, loc2)[..., None].expand(-1, 3, 2))
@@ -243,7 +245,7 @@ def _fragments(uv, z, faces, face_flat, B, H, W) -> Fragments:
     q = uv.reshape(B * V, 2).index_select(0, vid).view(-1, 3, 2)  # (n, 3, 2)
     iz = 1.0 / z.reshape(B * V).index_select(0, vid).view(-1, 3)  # (n, 3)
     p = torch.stack((px, py), -1).to(q.dtype)[:, None]  # (n, 1, 2)
-    a, c = q[:, [1, 2, 0]], q[:, [2, 0, 1]]
+    a, c = q.roll(-1, 1), q.roll(1, 1)  # q[:, [1, 2, 0]], q[:, [2, 0, 1]] without a host -> device copy
     ed, ep = c - a, p - a
     e = ed[..., 0] * ep[..., 1] - ed[..., 1] * ep[..., 0]  # (n, 3), edge k opposite vertex k
     e = e * torch.sign(e.sum(1, keepdim=True)).detach()

@@ -84,6 +84,43 @@ def test_matches_smplx_layer_called_independently(body, smplx_file):
     torch.testing.assert_close(out.joints, ref.joints)
 
 
+@pytest.mark.parametrize("given", ["all", "body_only"])
+def test_bit_identical_to_its_smplx_layer_and_gradients_too(body, given):
+    """hpskit runs smplx's forward itself (a kinematic chain without host reads): the same bits as
+    ``body.layer(...)``, values and gradients, with every optional input given or left to the defaults."""
+    gen = torch.Generator().manual_seed(3)
+    inp = _random_inputs(3, gen)
+    if given == "body_only":
+        inp = {k: inp[k] for k in ("global_orient", "body_pose", "betas")}
+    leaves = {k: v.clone().requires_grad_(True) for k, v in inp.items()}
+    ref_leaves = {k: v.clone().requires_grad_(True) for k, v in inp.items()}
+    out, ref = body(**leaves), body.layer(**ref_leaves)
+    assert torch.equal(out.vertices, ref.vertices) and torch.equal(out.joints, ref.joints)
+    w = torch.randn(out.vertices.shape, generator=gen)
+    ((out.vertices * w).sum() + out.joints.square().sum()).backward()
+    ((ref.vertices * w).sum() + ref.joints.square().sum()).backward()
+    for k in inp:
+        assert torch.equal(leaves[k].grad, ref_leaves[k].grad), k
+
+
+def test_posing_reads_nothing_back_to_the_host(body, monkeypatch):
+    """smplx's chain reads each joint's parent from a device tensor (54 host syncs per call on a GPU);
+    hpskit's does not: posing and its backward pass make no host read (tests/_host_reads.py)."""
+    from _host_reads import forbid_host_reads
+
+    inp = {k: v.requires_grad_(True) for k, v in _random_inputs(2, torch.Generator().manual_seed(4)).items()}
+    with forbid_host_reads(monkeypatch):
+        out = body(**inp)
+        (out.vertices.sum() + out.joints.sum()).backward()
+        pose = torch.cat([inp["global_orient"], inp["body_pose"]], 1)
+        body.forward_pose(pose, inp["betas"].detach(), **body.mean_hands(2))
+    assert inp["body_pose"].grad is not None and torch.isfinite(inp["body_pose"].grad).all()
+    records = []
+    with forbid_host_reads(monkeypatch, records):  # the guard does see smplx's reads
+        body.layer(**{k: v.detach() for k, v in inp.items()})
+    assert len(records) >= 54
+
+
 def test_zero_pose_joints_are_regressed_template(body, raw):
     eye = torch.eye(3)
     out = body(eye.expand(2, 1, 3, 3), eye.expand(2, 21, 3, 3), torch.zeros(2, 11))

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hpskit.core import ShapeError
-from hpskit.losses import PartCrossEntropyLoss, part_cross_entropy
+from hpskit.losses import PartCrossEntropyLoss, check_part_labels, part_cross_entropy
 
 
 def test_hand_value_integer_labels():
@@ -62,6 +62,12 @@ def test_gradcheck():
 
 def test_errors():
     with pytest.raises(ShapeError, match=r"labels must lie in \[0, 23\)"):
+        part_cross_entropy(torch.zeros(1, 23, 2, 2), torch.full((1, 2, 2), 23), check_labels=True)
+    with pytest.raises(ShapeError, match=r"labels must lie in \[0, 23\).*\[-3, 5\]"):
+        check_part_labels(torch.tensor([[[5, -3, -100]]]), 23)
+    check_part_labels(torch.tensor([[[0, 22, -100]]]), 23)
+    # Unchecked (the training step's default: no host read), a bad label still fails loudly, never silently.
+    with pytest.raises(IndexError, match="out of bounds"):
         part_cross_entropy(torch.zeros(1, 23, 2, 2), torch.full((1, 2, 2), 23))
     with pytest.raises(ShapeError, match=r"target.*\(B, H, W\)"):
         part_cross_entropy(torch.zeros(1, 23, 2, 2), torch.zeros(1, 2, 3, dtype=torch.long))

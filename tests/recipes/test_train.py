@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow  # runs the recipe in subprocesses
 # Total loss of steps 1..4 of `train.py --config smoke.yaml` (CPU, float32, 2 threads). They change whenever
 # the model, the loss, the synthetic engine's distributions or the smoke config change on purpose; then
 # rerun the smoke config and copy the "loss" column of <output_dir>/metrics.jsonl here.
-STORED_LOSSES = [8.590534210205078, 13.499414443969727, 25.646705627441406, 21.005924224853516]
+# Re-recorded when the depth SSIM stopped calling kornia (no host copy; the same map to float32 rounding):
+# step 1 is unchanged, the rounding difference in its gradient grows to 0.6 % by step 3 in this tiny run.
+STORED_LOSSES = [8.590534210205078, 13.499361038208008, 25.505573272705078, 20.967750549316406]
 
 
 STORED_WITH_TORCH = "2.14"  # the torch (major.minor) the values were recorded with

@@ -176,8 +176,7 @@ def place_bodies(verts0: Tensor, wh: Tensor, K: Tensor, cfg: CameraConfig,
     """
     g = generator
     B = verts0.shape[0]
-    lo = verts0.amin(dim=1).double().cpu()
-    hi = verts0.amax(dim=1).double().cpu()
+    lo, hi = torch.stack([verts0.amin(dim=1), verts0.amax(dim=1)]).double().cpu()  # one device -> host copy
     ctr, ext = (lo + hi) / 2, hi - lo
     f = K[:, 0, 0]
     W, H = wh[:, 0], wh[:, 1]

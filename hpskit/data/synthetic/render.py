@@ -68,7 +68,7 @@ def jitter_boxes(center: Tensor, scale: Tensor, cfg: CropConfig,
 def crop_intrinsics(center: Tensor, scale: Tensor, K: Tensor, res: int) -> tuple[Tensor, Tensor]:
     """``(K_crop (B, 3, 3), crop_to_img (B, 2, 3))`` for square crops of side ``res``."""
     A = crop_affine(center, scale, res)
-    bottom = A.new_tensor([0.0, 0.0, 1.0]).expand(A.shape[0], 1, 3)
+    bottom = torch.eye(3, dtype=A.dtype, device=A.device)[2].expand(A.shape[0], 1, 3)  # no host copy
     return torch.cat([A, bottom], 1) @ K, invert_affine(A)
 
 
@@ -100,7 +100,7 @@ def normalize_depth_batch(depth: Tensor, mask: Tensor, floor: float = 0.01) -> t
     """
     B = depth.shape[0]
     d = torch.where(mask, depth, torch.nan).reshape(B, -1).float()
-    qs = torch.tensor([0.05, 0.95], device=d.device)
+    qs = torch.stack([d.new_full((), 0.05), d.new_full((), 0.95)])  # filled on the device: no host copy
     step = max(1, (1 << 24) // max(1, d.shape[1]))  # torch.quantile takes at most 2^24 elements per call
     q = torch.cat([torch.nanquantile(d[i:i + step], qs, dim=1) for i in range(0, B, step)], 1)  # (2, B)
     p5, p95 = torch.nan_to_num(q[0])[:, None, None], torch.nan_to_num(q[1])[:, None, None]

@@ -19,8 +19,9 @@ __all__ = ["normalize_imagenet", "unnormalize_imagenet"]
 
 
 def _stats(x: Tensor) -> tuple[Tensor, Tensor]:
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype)[:, None, None]
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype)[:, None, None]
+    # Filled on the device: torch.tensor(..., device=cuda) is a host -> device copy that waits for the GPU.
+    mean = torch.stack([x.new_full((), v) for v in IMAGENET_MEAN])[:, None, None]
+    std = torch.stack([x.new_full((), v) for v in IMAGENET_STD])[:, None, None]
     return mean, std
 
 
