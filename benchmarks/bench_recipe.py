@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -69,6 +70,7 @@ def main() -> None:
     # weights and every later step), and whether the weights are still finite after it.
     finite_log: list[dict] = []
     counter = [0]
+    skipped_phased = [0]
 
     def phased_step(record: bool):
         t = [time.perf_counter()]
@@ -101,8 +103,13 @@ def main() -> None:
         total.backward()
         mark()
         torch.nn.utils.clip_grad_norm_(rec.params, cfg.optim.grad_clip_norm)
-        torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
-        rec.optimizer.step()
+        numbers = torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
+        # Skip a non-finite step as the recipe's guard does: an unguarded Adam step on NaN gradients would
+        # poison every weight and make each later step non-finite (what issue 18 saw with HRNet-W18).
+        if all(map(math.isfinite, numbers)):
+            rec.optimizer.step()
+        else:
+            skipped_phased[0] += 1
         mark()
         counter[0] += 1
         if record:
@@ -159,6 +166,7 @@ def main() -> None:
         "setup_s": round(setup_s, 2), "first_step_s": round(first_step_s, 2),
         "peak_gib": round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.type == "cuda" else None,
         "first_nonfinite_phased": finite_log[0] if finite_log else None,
+        "phased_steps_skipped": skipped_phased[0],
         "recipe_steps_skipped": rec.guard.total_skipped - skipped0, "recipe_steps": args.steps,
         "sync_every": rec.sync_every if rec.defer else 1,
         "compiled_regions": len(getattr(rec, "compiled_regions", [])),
