@@ -255,6 +255,9 @@ def plot_pool(runs: list[tuple[str, dict]], path: Path) -> Path:
         for ax, (k, _, _) in zip(axes, POOL_CURVES):
             ax.plot([e["step"] for e in ev], [_num(e.get(k)) for e in ev], "-o", ms=3, color=f"C{i}",
                     label=label)
+        if i == 0 and ev and "baseline_depth_l1" in ev[-1]:  # the same pool for every run
+            axes[1].axhline(_num(ev[-1]["baseline_depth_l1"]), ls="--", color="gray", label="constant map")
+            axes[1].legend(fontsize=8)
     for ax, (_, title, ylabel) in zip(axes, POOL_CURVES):
         ax.set_title(title)
         ax.set_xlabel("step")
