@@ -11,6 +11,10 @@
     # the seeded ablation of run_ablation.sh (OUT_ROOT/<row>/seed<N>): mean ± spread over seeds per row
     python recipes/dpose/plot_results.py --ablation runs/ablation --name ablation --out docs/img
 
+    # overfit runs (data.overfit_batches > 0): the training pool's part mIoU, depth L1 and PA-MPJPE per step
+    python recipes/dpose/plot_results.py --pool runs/overfit_cpu/a runs/overfit_cpu/b --labels a b \\
+        --name overfit_cpu_dense --out docs/img
+
     # how many steps fit a budget, from a run's measured throughput (used by run_ablation.sh)
     python recipes/dpose/plot_results.py --suggest-steps runs/convergence --minutes 7 --parallel 3
 
@@ -39,7 +43,8 @@ def read_run(folder: Path) -> dict:
     recs = _last_run([json.loads(line) for line in path.read_text().splitlines()
                       if line.strip().startswith("{")])
     return {"train": [r for r in recs if r["kind"] == "train"],
-            "eval": [r for r in recs if r["kind"] == "eval"]}
+            "eval": [r for r in recs if r["kind"] == "eval"],
+            "eval_pool": [r for r in recs if r["kind"] == "eval_pool"]}
 
 
 def _last_run(recs: list[dict]) -> list[dict]:
@@ -205,6 +210,67 @@ def ablation_table(root: Path) -> tuple[str, list[tuple[str, dict]]]:
     return "\n".join(lines), runs
 
 
+#: The training-pool curves of an overfit run (``eval_pool`` records): key, title, y label.
+POOL_CURVES = (("part_miou", "pool part mIoU (23 classes)", "mIoU"),
+               ("depth_l1", "pool depth L1 (on the person)", "normalised depth"),
+               ("pa_mpjpe", "pool PA-MPJPE", "mm"))
+POOL_COLUMNS = ("part_miou", "part_miou_body", "depth_l1", "mpjpe", "pa_mpjpe", "pve")
+
+
+def pool_table(runs: list[tuple[str, dict]]) -> str:
+    """Markdown: one row per overfit run with its last ``eval_pool`` record (the metrics on the very batches
+    it trains on), its steps and training minutes."""
+    lines = ["| run | steps | train min | part mIoU | body-part mIoU | depth L1 | MPJPE | PA-MPJPE | PVE |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, run in runs:
+        if not run["eval_pool"]:
+            sys.exit(f"plot_results: run {label!r} has no eval_pool records (was data.overfit_batches > 0?)")
+        last = run["eval_pool"][-1]
+        cells = [_pool_fmt(_num(last.get(k)), k) for k in POOL_COLUMNS]
+        lines.append(f"| {label} | {last['step']} | {train_minutes(run['train']):.1f} | "
+                     + " | ".join(cells) + " |")
+    lines.append("\nThe training pool itself (the fixed batches of `data.overfit_batches`), last evaluation "
+                 "of each run; mm for MPJPE / PA-MPJPE / PVE (pelvis-aligned), depth L1 in normalised depth "
+                 "on the person.")
+    return "\n".join(lines)
+
+
+def _pool_fmt(v: float, k: str) -> str:
+    if not math.isfinite(v):
+        return "–"
+    return {"part_miou": f"{v:.3f}", "part_miou_body": f"{v:.3f}", "depth_l1": f"{v:.4f}"}.get(k, f"{v:.1f}")
+
+
+def plot_pool(runs: list[tuple[str, dict]], path: Path) -> Path:
+    """One panel per :data:`POOL_CURVES` entry, one line per run, from the ``eval_pool`` records; saved to
+    ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(POOL_CURVES), figsize=(15, 4.2))
+    for i, (label, run) in enumerate(runs):
+        ev = run["eval_pool"]
+        for ax, (k, _, _) in zip(axes, POOL_CURVES):
+            ax.plot([e["step"] for e in ev], [_num(e.get(k)) for e in ev], "-o", ms=3, color=f"C{i}",
+                    label=label)
+        if i == 0 and ev and "baseline_depth_l1" in ev[-1]:  # the same pool for every run
+            axes[1].axhline(_num(ev[-1]["baseline_depth_l1"]), ls="--", color="gray", label="constant map")
+            axes[1].legend(fontsize=8)
+    for ax, (_, title, ylabel) in zip(axes, POOL_CURVES):
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _fmt(v: float, k: str) -> str:
     if not math.isfinite(v):
         return "–"
@@ -231,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="results", help="file stem of the outputs")
     p.add_argument("--out", type=Path, default=Path("docs/img"), help="output folder")
     p.add_argument("--ablation", type=Path, help="root of a seeded run_ablation.sh run (see above)")
+    p.add_argument("--pool", action="store_true",
+                   help="overfit runs: plot and tabulate the training pool's eval_pool records")
     p.add_argument("--suggest-steps", type=Path, help="print the steps that fit --minutes (see above)")
     p.add_argument("--minutes", type=float, default=7.0)
     p.add_argument("--parallel", type=int, default=1)
@@ -253,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(labels) != len(a.runs):
         p.error(f"{len(a.runs)} runs but {len(labels)} labels")
     runs = [(lab, read_run(r)) for lab, r in zip(labels, a.runs)]
+    if a.pool:
+        path = plot_pool(runs, a.out / f"{a.name}.png")
+        table = pool_table(runs)
+        (a.out / f"{a.name}.md").write_text(table + "\n")
+        print(table)
+        print(f"\n![{path.stem}]({path.name})")
+        return 0
     a.out.mkdir(parents=True, exist_ok=True)
     paths = plot(runs, a.out, a.name)
     table = markdown([summary_row(lab, run) for lab, run in runs])

@@ -57,3 +57,32 @@ def test_ablation_table_mean_and_spread_over_seeds(plot, tmp_path):
     assert not any("unsupervised" in line for line in lines)  # a row with no runs is left out
     assert [label for label, _ in runs] == ["no_depth seed0", "no_depth seed1", "depth_supervised seed0",
                                             "depth_supervised seed1"]
+
+
+def _pool(step, miou, depth, pa):
+    return {"kind": "eval_pool", "step": step, "part_miou": miou, "part_miou_body": miou / 2,
+            "depth_l1": depth, "mpjpe": 2 * pa, "pa_mpjpe": pa, "pve": 3 * pa}
+
+
+def test_pool_table_and_curves_of_overfit_runs(plot, tmp_path):
+    recs = [_train(25, 0.0), _pool(25, 0.1, 0.2, 150.0), {"kind": "eval", "step": 25, "mpjpe": 999.0},
+            _train(50, 30.0), _pool(50, 0.4, 0.05, 60.0)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    run = plot.read_run(tmp_path)
+    assert [r["step"] for r in run["eval_pool"]] == [25, 50]
+    assert [r["mpjpe"] for r in run["eval"]] == [999.0]  # held-out records stay apart from the pool's
+    table = plot.pool_table([("dense x10", run)])
+    # the last pool record: steps, train minutes (30 s), mIoU, body mIoU, depth L1, MPJPE, PA-MPJPE, PVE
+    assert "| dense x10 | 50 | 0.5 | 0.400 | 0.200 | 0.0500 | 120.0 | 60.0 | 180.0 |" in table.splitlines()
+    path = plot.plot_pool([("dense x10", run)], tmp_path / "img" / "pool.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    main_out = tmp_path / "out"
+    argv = ["--pool", str(tmp_path), "--labels", "dense x10", "--name", "p", "--out", str(main_out)]
+    assert plot.main(argv) == 0
+    assert (main_out / "p.png").is_file() and "| dense x10 | 50 |" in (main_out / "p.md").read_text()
+
+
+def test_pool_table_refuses_a_run_without_pool_records(plot, tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(_train(25, 0.0)) + "\n")
+    with pytest.raises(SystemExit, match="no eval_pool records"):
+        plot.pool_table([("plain", plot.read_run(tmp_path))])
