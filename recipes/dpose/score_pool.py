@@ -10,6 +10,12 @@ own statistics, as the training step sees it):
 
     python recipes/dpose/score_pool.py runs/overfit_cpu/a_paper runs/overfit_cpu/b_dense1
 
+``--pretrained NAME --heldout N`` scores a saved model (a built-in name or a ``save_pretrained`` folder) the
+same two ways on the first N people of the held-out synthetic split of ``--config`` instead (batches of
+``--batch-size``):
+
+    python recipes/dpose/score_pool.py --pretrained dpose_efficientnet_lite0.synthetic --heldout 128
+
 Used for docs/results.md, "CPU overfit of the dense heads".
 """
 
@@ -93,18 +99,43 @@ def score_pool(run: Path) -> dict:
     return res
 
 
+def score_heldout(name: str, config: Path, num_samples: int, batch_size: int) -> dict:
+    """``{"step": None, "eval": metrics, "train": metrics}`` of a saved model on the first ``num_samples``
+    people of ``config``'s held-out synthetic split (on the CPU, float32)."""
+    from _lib.data import heldout_batches  # noqa: PLC0415
+
+    from hpskit.models import DPoSE  # noqa: PLC0415
+
+    net = DPoSE.from_pretrained(name).float().eval()
+    cfg = load_config(TrainConfig, str(config), [])
+    batches = heldout_batches(cfg.data, net.body_model, num_samples, batch_size, torch.device("cpu"))
+    res = {"step": None, "eval": score_batches(net, net.body_model, batches, train_mode=False)}
+    res["train"] = score_batches(net, net.body_model, batches, train_mode=True)  # updates BN stats: last
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", type=Path, help="run folders of overfit runs")
+    p.add_argument("runs", nargs="*", type=Path, help="run folders of overfit runs")
+    p.add_argument("--pretrained", help="score this saved model on the held-out split instead")
+    p.add_argument("--heldout", type=int, default=128, help="held-out people (with --pretrained)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--config", type=Path,
+                   default=Path(__file__).resolve().parent / "configs" / "synthetic_compact.yaml",
+                   help="recipe config whose data section defines the held-out split (with --pretrained)")
     a = p.parse_args(argv)
+    if bool(a.runs) == bool(a.pretrained):
+        p.error("give overfit run folders, or --pretrained NAME (not both)")
     print("| run | step | BatchNorm | " + " | ".join(KEYS) + " |")
     print("|---|---:|---|" + "---:|" * len(KEYS))
-    for run in a.runs:
-        res = score_pool(run)
+    jobs = [(r.name, lambda r=r: score_pool(r)) for r in a.runs] or [
+        (a.pretrained, lambda: score_heldout(a.pretrained, a.config, a.heldout, a.batch_size))]
+    for label, job in jobs:
+        res = job()
         for mode in ("eval", "train"):
             cells = [f"{res[mode][k]:.4f}" if k in ("part_miou", "part_miou_body", "depth_l1")
                      else f"{res[mode][k]:.1f}" for k in KEYS]
-            print(f"| {run.name} | {res['step']} | {mode} | " + " | ".join(cells) + " |", flush=True)
+            print(f"| {label} | {res['step'] or '–'} | {mode} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 

@@ -42,3 +42,20 @@ def test_eval_mode_reproduces_the_logged_pool_record(score_pool, tmp_path):
         "overfit_batches: 2", "overfit_batches: 0"))
     with pytest.raises(ConfigError, match="did not overfit"):
         score_pool.score_pool(no_pool)
+
+
+def test_heldout_mode_scores_a_saved_model_in_both_modes(score_pool, tmp_path):
+    from hpskit.models import DPoSE, DPoSEConfig  # noqa: PLC0415
+
+    folder = tmp_path / "model"
+    DPoSE(DPoSEConfig(encoder="hrnet_w18", body_model="standin")).save_pretrained(folder)
+    res = score_pool.score_heldout(str(folder), SMOKE, num_samples=4, batch_size=2)
+    assert res["step"] is None and set(res) == {"step", "eval", "train"}
+    for mode in ("eval", "train"):
+        assert all(math.isfinite(res[mode][k]) for k in score_pool.KEYS)
+        assert 0.0 <= res[mode]["part_miou"] <= 1.0
+    assert res["train"]["pve"] != pytest.approx(res["eval"]["pve"], rel=1e-4)  # the two normalisations differ
+    with pytest.raises(SystemExit):  # run folders and --pretrained are alternatives
+        score_pool.main(["some_run", "--pretrained", str(folder)])
+    with pytest.raises(SystemExit):
+        score_pool.main([])
