@@ -84,6 +84,17 @@ logger = logging.getLogger("dpose.train")
 _BAD = "_bad"  # name of the deferred steps' "skipped on the device" flag (any rank), never logged
 
 
+def _judged(name: str) -> bool:
+    """Whether the guard judges this logged number: the loss, its weighted terms and the gradient norm, not
+    the unweighted ``raw/`` terms (a term that is off carries no weight in the loss)."""
+    return not name.startswith("raw/")
+
+
+def _guarded_losses(scalars: dict[str, float]) -> dict[str, float]:
+    """The loss terms of a step's numbers that the guard judges (the gradient norm goes to it separately)."""
+    return {k: v for k, v in scalars.items() if k != "grad_norm" and _judged(k)}
+
+
 def _process_age_s() -> float:
     """Seconds since this process started (Linux ``/proc``, 10 ms resolution; NaN where unavailable)."""
     try:
@@ -384,7 +395,7 @@ class DPoSETrainRecipe:
             return None, None, extras
         # One device → host copy per step for every number the guard and the log need.
         scalars = dict(zip(names, numbers.float().tolist()))
-        losses = {k: v for k, v in scalars.items() if k != "grad_norm" and not k.startswith("raw/")}
+        losses = _guarded_losses(scalars)
         bad_here = bool(NonFiniteGuard.bad_terms(losses))
         bad_anywhere = any_rank(bad_here)
         verdict = self.guard.check(self.step + 1, losses, scalars["grad_norm"],
@@ -408,7 +419,7 @@ class DPoSETrainRecipe:
         terms, the gradient norm; ``raw/`` terms are not judged, as on the host) is not finite on any rank;
         the learning-rate schedule steps either way. Queues ``(step, names, values)`` for
         :meth:`_read_pending`: ``values`` (N,) float32 = ``numbers``, the flag, the diagnostics."""
-        judged = [i for i, n in enumerate(names) if not n.startswith("raw/")]
+        judged = [i for i, n in enumerate(names) if _judged(n)]
         # A view per judged entry (no index tensor to copy to the device).
         bad = any_rank_tensor(nonfinite_flag(*(numbers[i] for i in judged)))
         snapshot = ParamSnapshot(self.groups) if stats else None
@@ -435,7 +446,7 @@ class DPoSETrainRecipe:
             bad_anywhere = scalars.pop(_BAD) > 0
             if bad_anywhere:  # no update was made: no update size (as when read every step)
                 scalars = {k: v for k, v in scalars.items() if not k.startswith("update/")}
-            losses = {k: v for k, v in scalars.items() if k != "grad_norm" and not k.startswith("raw/")}
+            losses = _guarded_losses(scalars)
             bad_here = bool(NonFiniteGuard.bad_terms(losses)) or not math.isfinite(scalars["grad_norm"])
             judged.append((step, losses, scalars["grad_norm"], bad_anywhere and not bad_here))
             steps.append(scalars)
