@@ -170,14 +170,18 @@ DENSE = ("part_miou", "depth_l1")
 
 
 def ablation_table(root: Path) -> tuple[str, list[tuple[str, dict]]]:
-    """The seeded ablation under ``root`` (``<row>/seed<N>/metrics.jsonl``): one line per row with the mean
+    """The seeded ablation under ``root`` (``<row>/seed<N>/metrics.jsonl``; the three rows of
+    :data:`ABLATION_ROWS` first, then any other row folder, e.g. run_ablation.sh's EXTRA_ROWS, by name): one
+    line per row with the mean
     ± spread (half the range: max − min over 2) over seeds of the final held-out metrics, and one line
     per run below it; also the runs (label, records) for the curves."""
     lines = ["| row | seeds | steps | MPJPE | PA-MPJPE | PVE | part mIoU | depth L1 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     runs: list[tuple[str, dict]] = []
     per_run: list[str] = []
-    for row, label in ABLATION_ROWS.items():
+    extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in ABLATION_ROWS) \
+        if root.is_dir() else []
+    for row, label in [*ABLATION_ROWS.items(), *((name, f"`{name}` (EXTRA_ROWS)") for name in extra)]:
         seeds = sorted((root / row).glob("seed*/metrics.jsonl"))
         if not seeds:
             continue

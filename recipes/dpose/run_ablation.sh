@@ -14,7 +14,8 @@
 # Environment: CONFIG (default recipes/dpose/configs/synthetic_compact.yaml), SEEDS (default "0 1"),
 # STEPS (steps per run, default 600; also the cosine schedule's horizon), MINUTES (hard stop per run,
 # default 7; a run stopped by it before STEPS is flagged below), EVAL_EVERY (default 100),
-# EVAL_SAMPLES (default 256), CONTINUE=1 (resume each run from its last checkpoint: a budget split over
+# EVAL_SAMPLES (default 256), EXTRA_ROWS (";"-separated "name=overrides" rows run beside the three, e.g.
+# "dense5=loss.weights.parts_ce=5.0 loss.weights.depth=5.0"), CONTINUE=1 (resume each run from its last checkpoint: a budget split over
 # several commands; checkpoints are written when a run stops).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,6 +35,15 @@ declare -A ROWS=(
     [depth_unsupervised]="model.use_depth=true loss.supervise_depth=false"
     [depth_supervised]="model.use_depth=true loss.supervise_depth=true"
 )
+IFS=';' read -ra extra_rows <<< "${EXTRA_ROWS:-}"
+for spec in "${extra_rows[@]}"; do
+    [[ -z "$spec" ]] && continue
+    name=${spec%%=*}
+    [[ "$name" =~ ^[A-Za-z0-9_]+$ && "$spec" == *=* ]] || { echo "EXTRA_ROWS: bad row '$spec' (want name=overrides)"; exit 2; }
+    [[ -z "${ROWS[$name]+x}" ]] || { echo "EXTRA_ROWS: row '$name' exists already"; exit 2; }
+    ROWS_ORDER+=("$name")
+    ROWS[$name]=${spec#*=}
+done
 n=$(( ${#ROWS_ORDER[@]} * $(wc -w <<< "$SEEDS") ))
 echo "ablation: $CONFIG, $STEPS steps per run, seeds $SEEDS, ${MINUTES} min hard stop, $n runs in parallel"
 mkdir -p "$OUT"

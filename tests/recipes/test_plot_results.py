@@ -38,7 +38,7 @@ def test_a_resumed_run_is_one_run_and_its_restart_gap_is_not_training(plot):
 
 
 def test_ablation_table_mean_and_spread_over_seeds(plot, tmp_path):
-    finals = {"no_depth": [100.0, 110.0], "depth_supervised": [90.0, 94.0]}
+    finals = {"no_depth": [100.0, 110.0], "depth_supervised": [90.0, 94.0], "dense5": [80.0, 80.0]}
     for row, values in finals.items():
         for seed, v in enumerate(values):
             run = tmp_path / row / f"seed{seed}"
@@ -55,8 +55,10 @@ def test_ablation_table_mean_and_spread_over_seeds(plot, tmp_path):
     sup = next(line for line in lines if line.startswith("| **depth branch, supervised"))
     assert "92.0 ± 2.0" in sup
     assert not any("unsupervised" in line for line in lines)  # a row with no runs is left out
+    extra = next(line for line in lines if line.startswith("| **`dense5` (EXTRA_ROWS)**"))  # after the three
+    assert "80.0 ± 0.0" in extra
     assert [label for label, _ in runs] == ["no_depth seed0", "no_depth seed1", "depth_supervised seed0",
-                                            "depth_supervised seed1"]
+                                            "depth_supervised seed1", "dense5 seed0", "dense5 seed1"]
 
 
 def _pool(step, miou, depth, pa):
