@@ -1,9 +1,11 @@
 """Geometry shared by every block: rotations (6D, matrix, axis-angle), pinhole camera (CLIFF box
-features, crop camera ↔ full-image translation, projection), square person crops, and Procrustes.
+features, crop camera ↔ full-image translation, projection), square person crops (boxes and affines,
+exact and authors' crops, anti-aliasing), and Procrustes.
 
 All conventions (camera axes, pixel centres, 6D layout) are fixed in ``docs/conventions.md``.
 """
 
+from .boxes import apply_affine, boxes_xyxy_to_center_scale, crop_affine, invert_affine
 from .camera import (
     cliff_bbox_info,
     crop_cam_to_full_transl,
@@ -12,20 +14,8 @@ from .camera import (
     intrinsics_from_focal,
     perspective_project,
 )
-from .crop import (
-    CROP_MODES,
-    apply_affine,
-    authors_crop_window,
-    boxes_xyxy_to_center_scale,
-    check_crop_mode,
-    crop_affine,
-    crop_images,
-    crop_images_authors,
-    crop_square,
-    invert_affine,
-    paste_back,
-    resize_like_skimage,
-)
+from .crop import CROP_MODES, check_crop_mode, crop_images, crop_square, paste_back
+from .crop_authors import authors_crop_window, crop_images_authors, resize_like_skimage
 from .procrustes import procrustes_align, similarity_procrustes
 from .rotations import (
     AxisAngleToRotmat,

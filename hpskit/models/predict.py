@@ -55,7 +55,7 @@ from hpskit.geometry import (
     resize_like_skimage,
     rotmat_to_axis_angle,
 )
-from hpskit.geometry.crop import copy_window
+from hpskit.geometry.crop_authors import copy_window
 
 __all__ = [
     "ImagesLike",

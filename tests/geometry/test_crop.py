@@ -160,3 +160,21 @@ def test_errors():
         paste_back(torch.zeros(1, 1, 4, 5), c, s, (8, 8))
     with pytest.raises(ShapeError, match=r"`boxes` must have shape \(B, 4\); got \(4\)"):
         boxes_xyxy_to_center_scale(torch.zeros(4))
+
+
+def test_crop_names_keep_their_old_import_paths():
+    """The crop module was split (boxes, crop_authors, antialias); every old path gives the same object."""
+    import hpskit.geometry as G
+    from hpskit.geometry import antialias, boxes, crop, crop_authors
+
+    homes = {"boxes_xyxy_to_center_scale": boxes, "crop_affine": boxes, "invert_affine": boxes,
+             "apply_affine": boxes, "authors_crop_window": crop_authors, "resize_like_skimage": crop_authors,
+             "copy_window": crop_authors, "crop_images_authors": crop_authors}
+    assert set(homes) < set(crop.__all__)
+    for name in crop.__all__:
+        home = homes.get(name, crop)
+        assert getattr(crop, name) is getattr(home, name), name
+        assert name in home.__all__, name
+        if name != "copy_window":  # never re-exported from the package
+            assert getattr(G, name) is getattr(home, name), name
+    assert crop._antialias is antialias._antialias and crop._pixel_grid is boxes._pixel_grid

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from hpskit.geometry import apply_affine, crop_affine, crop_images, invert_affine
-from hpskit.geometry.crop import _antialias, _pixel_grid, _sample
+from hpskit.geometry.antialias import _antialias
+from hpskit.geometry.boxes import _pixel_grid
+from hpskit.geometry.crop import _sample
 
 
 def _blur_then_sample(img, c, s, res):
