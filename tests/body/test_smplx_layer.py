@@ -291,3 +291,13 @@ def test_empty_body_models_folder_says_where_it_looked(monkeypatch, smplx_file, 
     assert f"$HPSKIT_BODY_MODELS={tmp_path} has no SMPL-X file" in caplog.text
     assert str(tmp_path / "smplx" / "SMPLX_NEUTRAL.npz") in caplog.text
     assert "No SMPL-X model file is configured" not in caplog.text
+
+
+def test_posing_moved_out_of_the_layer_module_keeps_its_paths():
+    """The host-sync-free forward pass lives in hpskit.body.posing; the public names keep their paths."""
+    import hpskit.body as B
+    from hpskit.body import posing, smplx_layer
+
+    assert B.SMPLXBody is smplx_layer.SMPLXBody and B.BodyOutput is smplx_layer.BodyOutput
+    assert smplx_layer._smplx_forward is posing._smplx_forward
+    assert smplx_layer.__all__ == ["BodyOutput", "SMPLXBody"] and posing.__all__ == []
