@@ -42,8 +42,9 @@ import numpy as np
 import torch
 
 from hpskit.geometry import crop_cam_to_full_transl, perspective_project
+from hpskit.geometry.windows import _pasted_map
 from hpskit.models import DPoSE, DPoSEConfig, predict
-from hpskit.models.predict import _crops, _pasted_map, prepare_inputs
+from hpskit.models.predict import _crops, prepare_inputs
 
 BOX = [[150.0, 20.0, 380.0, 500.0]]  # the astronaut, x0 y0 x1 y1
 

@@ -8,7 +8,8 @@ from .convert_dpose import ConversionReport, convert_dpose_checkpoint
 from .dpose import MODELS, DPoSE, DPoSEConfig, DPoSEOutput, create_model, list_models
 from .export import OnnxExportReport, export_onnx, verify_onnx
 from .optimize import FusionReport, fuse_for_inference
-from .predict import Prediction, predict
+from .predict import predict
+from .prediction import Prediction
 from .pretrained import BUILTIN_WEIGHTS, BuiltinWeights, list_pretrained
 
 __all__ = [

@@ -18,6 +18,11 @@ Differences from the authors' demo (docs/dpose.md): the default focal length √
 image (the authors' ``repeat``/``view`` mixes samples when image sizes differ), and the principal point is
 read from ``K`` (the authors force it to (W/2, H/2), which is also hpskit's default ``K``).
 
+Where the pieces live: the accepted inputs and their checks in :mod:`hpskit.models.inputs`; the records
+passed between the steps and the result in :mod:`hpskit.models.prediction`; each person's window crop and
+paste-back (pure crop geometry) in :mod:`hpskit.geometry.windows`. Their public names (``ImagesLike``,
+``BoxesLike``, ``PreparedInputs``, ``ChunkResult``, ``Prediction``) are re-exported here.
+
 Threads: the model's train/eval flags are switched under a per-model lock (:func:`hpskit.core.eval_mode`),
 so several threads may call ``predict`` with one model; their calls on that model run one at a time.
 """
@@ -25,8 +30,6 @@ so several threads may call ``predict`` with one model; their calls on that mode
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,8 +40,6 @@ from hpskit.core import (
     IMAGENET_STD,
     ConfigError,
     ShapeError,
-    check_finite,
-    check_shape,
     eval_mode,
 )
 from hpskit.geometry import (
@@ -47,15 +48,13 @@ from hpskit.geometry import (
     check_crop_mode,
     cliff_bbox_info,
     crop_cam_to_full_transl,
-    crop_images,
-    default_focal,
-    intrinsics_from_focal,
-    paste_back,
     perspective_project,
-    resize_like_skimage,
     rotmat_to_axis_angle,
 )
-from hpskit.geometry.crop_authors import copy_window
+from hpskit.geometry.windows import _crop_person, _crop_person_authors, _pasted_map
+
+from .inputs import BoxesLike, ImagesLike, _as_boxes, _as_images, _as_intrinsics
+from .prediction import ChunkResult, Prediction, PreparedInputs
 
 __all__ = [
     "ImagesLike",
@@ -73,252 +72,8 @@ logger = logging.getLogger(__name__)
 
 _WHERE = "hpskit.models.predict"
 
-#: What :func:`predict` accepts as images: a (B, 3, H, W) tensor, one (3, H, W) tensor or (H, W, 3) array,
-#: or a list of them (any sizes).
-ImagesLike = Tensor | np.ndarray | Sequence[Tensor | np.ndarray]
-#: What :func:`predict` accepts as boxes: a (B, 4) tensor/array or one (n_i, 4) entry per image.
-BoxesLike = Tensor | np.ndarray | Sequence[Tensor | np.ndarray | Sequence[Sequence[float]]]
-
-
-@dataclass
-class Prediction:
-    """The people found in a set of images, flattened over images (N people in total).
-
-    Attributes:
-        pose_rotmat: (N, 22, 3, 3) rotations; 0 = global orientation in the camera frame, 1..21 body joints.
-        pose_6d: (N, 22, 6) the same in hpskit's 6D layout.
-        global_orient: (N, 3) axis-angle of joint 0 (radians).
-        body_pose: (N, 21, 3) axis-angle of joints 1..21.
-        betas: (N, 11) SMPL-X shape.
-        cam_crop: (N, 3) the network's crop camera (s, tx, ty).
-        transl: (N, 3) body translation in the camera frame (metres), from ``cam_crop`` and the box.
-        vertices: (N, V, 3) camera-frame vertices (body + ``transl``), or ``None`` without a body model.
-        joints: (N, 127, 3) camera-frame joints, or ``None``.
-        joints2d: (N, 127, 2) ``joints`` projected with ``K``, image pixels (pixel centres at integers),
-            or ``None``.
-        K: (N, 3, 3) intrinsics of each person's image.
-        image_index: (N,) long, the image each person comes from.
-        boxes: (N, 4) the input boxes (x0, y0, x1, y1) in pixels.
-        center: (N, 2) centre of the square crop, pixels.
-        scale: (N,) crop scale (side = 200·scale pixels, ``box_rescale`` included).
-        bbox_info: (N, 3) the CLIFF box vector given to the network.
-        image_sizes: (num_images, 2) long, (H, W) of every input image.
-        depth_crop: (N, 1, R, R) relative depth in (0, 1) on the crop (larger = farther), or ``None`` for a
-            model without depth branch or with ``depth_map=False``.
-        part_labels_crop: (N, R, R) long part labels on the crop (0 = background, 1..22 parts).
-        depth: Per person, an (H, W) depth map of its image: ``depth_crop`` pasted back, 0 outside the crop;
-            ``None`` if not asked for (``return_maps=False``) or no depth branch.
-        part_labels: Per person, an (H, W) long label map: part logits pasted back then arg-maxed, 0 outside
-            the crop; ``None`` if not asked for.
-        faces: (F, 3) long triangles of the body mesh, or ``None``.
-    """
-
-    pose_rotmat: Tensor
-    pose_6d: Tensor
-    global_orient: Tensor
-    body_pose: Tensor
-    betas: Tensor
-    cam_crop: Tensor
-    transl: Tensor
-    vertices: Tensor | None
-    joints: Tensor | None
-    joints2d: Tensor | None
-    K: Tensor
-    image_index: Tensor
-    boxes: Tensor
-    center: Tensor
-    scale: Tensor
-    bbox_info: Tensor
-    image_sizes: Tensor
-    depth_crop: Tensor | None
-    part_labels_crop: Tensor
-    depth: list[Tensor] | None
-    part_labels: list[Tensor] | None
-    faces: Tensor | None
-
-    def __len__(self) -> int:
-        return int(self.image_index.shape[0])
-
-    def people_in(self, image: int) -> Tensor:
-        """Indices (into the N people) of the people of image ``image``, shape (n,) long."""
-        return torch.nonzero(self.image_index == image).flatten()
-
-
-# --------------------------------------------------------------------------------------------- input checks
-
-
-def _hwc_hint(shape: tuple, batch: bool = False) -> str:
-    lead = "-1, " if batch else ""
-    if len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4):
-        perm = "0, 3, 1, 2" if batch else "2, 0, 1"
-        return (f"It looks channels-last: pass a tensor as x.permute({perm}) (numpy arrays stay "
-                "(H, W, 3)).")
-    if len(shape) == 3 and shape[0] in (1, 4):
-        return (f"Images must be RGB: expand grayscale with x.expand({lead}3, -1, -1); drop alpha with "
-                f"x[{':, ' if batch else ''}:3].")
-    return ""
-
-
-def _check_values(img: Tensor, name: str) -> None:
-    if img.dtype == torch.uint8:
-        return
-    if not img.is_floating_point():
-        raise ShapeError(f"{_WHERE}: `{name}` must be uint8 (0..255) or float in [0, 1]; got dtype "
-                         f"{img.dtype}.")
-    check_finite(img, name, _WHERE)
-    lo, hi = float(img.min()), float(img.max())
-    if lo < -1e-3 or hi > 1 + 1e-3:
-        raise ShapeError(f"{_WHERE}: float `{name}` must hold values in [0, 1]; got [{lo:.4g}, {hi:.4g}]. "
-                         "Divide 0..255 values by 255 (or pass uint8 images).")
-
-
-def _as_images(images) -> tuple[list[Tensor], bool]:
-    """→ (list of (3, H, W) uint8/float tensors, whether a single image was given)."""
-    single = False
-    if isinstance(images, np.ndarray) and images.ndim == 3:
-        images, single = [images], True
-    elif isinstance(images, Tensor) and images.dim() == 3:
-        images, single = [images], True
-    if isinstance(images, Tensor):
-        hint = _hwc_hint(tuple(images.shape[1:]), batch=True) or "Pass (B, 3, H, W) RGB or a list of images."
-        check_shape(images, ("B", 3, "H", "W"), "images", _WHERE, hint=hint)
-        _check_values(images, "images")
-        return list(images.unbind(0)), False
-    if isinstance(images, np.ndarray):
-        raise ShapeError(f"{_WHERE}: a numpy `images` must be one (H, W, 3) uint8 RGB image; got shape "
-                         f"{images.shape}. Pass several images as a list.")
-    if not isinstance(images, (list, tuple)) or not images:
-        raise ShapeError(f"{_WHERE}: `images` must be a (B, 3, H, W) tensor or a non-empty list of (3, H, W) "
-                         f"tensors / (H, W, 3) numpy arrays; got {type(images).__name__}.")
-    out = []
-    for i, img in enumerate(images):
-        name = "images" if single else f"images[{i}]"
-        if isinstance(img, np.ndarray):
-            if img.ndim != 3 or img.shape[-1] != 3:
-                raise ShapeError(f"{_WHERE}: numpy `{name}` must be (H, W, 3) RGB; got shape {img.shape}.")
-            if not img.flags.writeable:  # e.g. np.asarray(PIL image): copy, or torch warns on every call
-                img = img.copy()
-            img = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
-        elif not isinstance(img, Tensor):
-            raise ShapeError(f"{_WHERE}: `{name}` must be a torch.Tensor or numpy array; got "
-                             f"{type(img).__name__}.")
-        check_shape(img, (3, "H", "W"), name, _WHERE, hint=_hwc_hint(tuple(img.shape)))
-        _check_values(img, name)
-        out.append(img)
-    return out, single
-
-
-def _as_boxes(boxes, sizes: list[tuple[int, int]], single: bool, device, dtype) -> list[Tensor]:
-    """→ one (n_i, 4) float tensor per image, checked against the image sizes."""
-    B = len(sizes)
-    if single:  # boxes of the one image: (n, 4) / (4,) in any form, or a one-entry per-image list
-        first = boxes[0] if isinstance(boxes, (list, tuple)) and len(boxes) == 1 else None
-        per_image = isinstance(first, (Tensor, np.ndarray)) or (
-            isinstance(first, (list, tuple)) and len(first) > 0 and isinstance(first[0], (list, tuple)))
-        if not per_image:
-            boxes = [boxes]
-    if isinstance(boxes, (Tensor, np.ndarray)):
-        boxes = torch.as_tensor(boxes)
-        check_shape(boxes, ("N", 4), "boxes", _WHERE,
-                    hint="Boxes are (x0, y0, x1, y1) pixels, one row per image.")
-        if boxes.shape[0] != B:
-            raise ShapeError(f"{_WHERE}: got {boxes.shape[0]} boxes for {B} images; a (N, 4) `boxes` holds "
-                             "one person per image. For several (or no) people per image pass a list of "
-                             "(n_i, 4).")
-        boxes = list(boxes[:, None])
-    if not isinstance(boxes, (list, tuple)):
-        raise ShapeError(f"{_WHERE}: `boxes` must be a (B, 4) tensor/array or a list of (n_i, 4); got "
-                         f"{type(boxes).__name__}.")
-    if len(boxes) != B:
-        raise ShapeError(f"{_WHERE}: `boxes` is a list of {len(boxes)} entries for {B} images; give one "
-                         "(n_i, 4) entry per image (n_i may be 0).")
-    out = []
-    for i, (b, (H, W)) in enumerate(zip(boxes, sizes)):
-        name = f"boxes[{i}]"
-        b = torch.as_tensor(b, dtype=dtype, device=device)
-        if b.dim() == 1 and b.numel() == 4:
-            b = b[None]
-        if b.numel() == 0:
-            b = b.reshape(0, 4)
-        check_shape(b, ("n", 4), name, _WHERE, hint="Boxes are (x0, y0, x1, y1) pixels.")
-        check_finite(b, name, _WHERE)
-        bad = torch.nonzero((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])).flatten().tolist()
-        if bad:
-            raise ShapeError(f"{_WHERE}: `{name}` rows {bad} are empty (need x1 > x0 and y1 > y0): "
-                             f"{b[bad].tolist()}. Boxes are (x0, y0, x1, y1), not (x, y, w, h).")
-        # The image covers [-0.5, W - 0.5] × [-0.5, H - 0.5] (pixel centres at integers).
-        out_of = (b[:, 2] <= -0.5) | (b[:, 0] >= W - 0.5) | (b[:, 3] <= -0.5) | (b[:, 1] >= H - 0.5)
-        bad = torch.nonzero(out_of).flatten().tolist()
-        if bad:
-            raise ShapeError(f"{_WHERE}: `{name}` rows {bad} lie entirely outside the {W}×{H} (W×H) image: "
-                             f"{b[bad].tolist()}. Check the box order and the image they belong to.")
-        out.append(b)
-    return out
-
-
-def _as_intrinsics(K, sizes: list[tuple[int, int]], device, dtype) -> Tensor:
-    """→ (B, 3, 3) per image: the given K, or f = √(W² + H²) and (W/2, H/2) computed per image."""
-    B = len(sizes)
-    hw = torch.tensor(sizes, dtype=dtype, device=device)
-    if K is None:
-        return intrinsics_from_focal(default_focal(hw[:, 1], hw[:, 0]), hw[:, 1], hw[:, 0])
-    K = torch.as_tensor(K).to(device=device, dtype=dtype)
-    if K.dim() == 2:
-        check_shape(K, (3, 3), "K", _WHERE)
-        K = K.expand(B, 3, 3)
-    check_shape(K, (B, 3, 3), "K", _WHERE,
-                hint=f"Pass one (3, 3) intrinsics matrix per image ({B} images), or one (3, 3) for all.")
-    check_finite(K, "K", _WHERE)
-    if bool((K[:, 0, 0] <= 0).any() or (K[:, 1, 1] <= 0).any()):
-        raise ShapeError(f"{_WHERE}: `K` must have positive focal lengths K[:, 0, 0], K[:, 1, 1]; got "
-                         f"{K[:, 0, 0].tolist()}, {K[:, 1, 1].tolist()}.")
-    if not torch.equal(K[:, 2], K.new_tensor([0.0, 0.0, 1.0]).expand(B, 3)):
-        raise ShapeError(f"{_WHERE}: the last row of every `K` must be (0, 0, 1); got {K[:, 2].tolist()}.")
-    return K.contiguous()
-
 
 # ------------------------------------------------------------------------------------------ 1. prepare
-
-
-@dataclass
-class PreparedInputs:
-    """Everything :func:`run_network` needs, fixed per person (N people over B images).
-
-    Attributes:
-        images: The B images, each (3, H, W) uint8 or float in [0, 1], on their original device.
-        sizes: (H, W) of each image.
-        boxes: (N, 4) input boxes (x0, y0, x1, y1), pixels.
-        image_index: (N,) long, the image of each person.
-        center: (N, 2) crop centres, pixels.
-        scale: (N,) crop scales (side = 200·scale px).
-        windows: (N, 4) long integer crop windows (x0, y0, x1, y1) for ``crop_mode="authors"``, else ``None``.
-        K: (N, 3, 3) intrinsics of each person's image.
-        bbox_info: (N, 3) CLIFF box vectors.
-        res: Crop resolution.
-        crop_mode: ``"exact"`` or ``"authors"`` (:data:`hpskit.geometry.CROP_MODES`).
-        antialias: Skimage-style pre-blur of the exact crop.
-        mean: (3,) RGB normalisation mean. std: (3,) its standard deviation.
-        dtype: Floating dtype of the model.
-    """
-
-    images: list[Tensor]
-    sizes: list[tuple[int, int]]
-    boxes: Tensor
-    image_index: Tensor
-    center: Tensor
-    scale: Tensor
-    windows: Tensor | None
-    K: Tensor
-    bbox_info: Tensor
-    res: int
-    crop_mode: str
-    antialias: bool
-    mean: Tensor
-    std: Tensor
-    dtype: torch.dtype
-
-    def __len__(self) -> int:
-        return int(self.image_index.shape[0])
 
 
 def _boxes_when_none(images: list[Tensor], detector) -> list:
@@ -385,75 +140,6 @@ def prepare_inputs(
 # ---------------------------------------------------------------------------------------------- 2. run
 
 
-@dataclass
-class ChunkResult:
-    """The results of one chunk of n people (see :class:`Prediction` for each field's meaning)."""
-
-    pose_rotmat: Tensor
-    pose_6d: Tensor
-    betas: Tensor
-    cam: Tensor
-    transl: Tensor
-    vertices: Tensor | None
-    joints: Tensor | None
-    joints2d: Tensor | None
-    depth_crop: Tensor | None
-    part_labels_crop: Tensor
-    depth: list[Tensor] | None
-    part_labels: list[Tensor] | None
-
-
-def _paste_person(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int]) -> tuple:
-    """Paste one person's crop maps (1, C, R, R) into its image; only the crop's window is resampled.
-
-    Returns ``(pasted (C, h, w), inside (h, w) bool, (y0, y1, x0, x1))`` for the window of the image that the
-    crop square ``[c − b/2, c + b/2]`` (b = 200·scale) covers.
-    """
-    H, W = size
-    half = 100.0 * float(scale)
-    cx, cy = float(center[0]), float(center[1])
-    x0, x1 = max(0, int(np.ceil(cx - half))), min(W, int(np.floor(cx + half)) + 1)
-    y0, y1 = max(0, int(np.ceil(cy - half))), min(H, int(np.floor(cy + half)) + 1)
-    if x1 <= x0 or y1 <= y0:
-        return None, None, (0, 0, 0, 0)
-    shifted = (center - center.new_tensor([x0, y0]))[None]
-    pasted = paste_back(maps, shifted, scale[None], (y1 - y0, x1 - x0))[0]
-    u = torch.arange(x0, x1, device=maps.device, dtype=center.dtype)
-    v = torch.arange(y0, y1, device=maps.device, dtype=center.dtype)
-    inside = ((v - cy).abs() <= half)[:, None] & ((u - cx).abs() <= half)[None, :]
-    return pasted, inside, (y0, y1, x0, x1)
-
-
-def _to_unit(x: Tensor, dtype: torch.dtype) -> Tensor:
-    return x.to(dtype) / 255 if x.dtype == torch.uint8 else x.to(dtype).clamp(0, 1)
-
-
-def _crop_person(img: Tensor, center: Tensor, scale: Tensor, res: int, antialias: bool,
-                 dtype: torch.dtype) -> Tensor:
-    """Exact crop of one person (1, 3, res, res) from the window of ``img`` (3, H, W) around its square.
-
-    Equal to ``crop_images`` on the whole image, but only the window (plus the anti-aliasing kernel's
-    radius) is converted, blurred and sampled, so large images with many people stay cheap.
-    """
-    H, W = img.shape[-2:]
-    half = 100.0 * float(scale)
-    sigma = max(0.0, (2 * half / res - 1) / 2) if antialias else 0.0
-    margin = int(4 * sigma + 0.5) + 2
-    cx, cy = float(center[0]), float(center[1])
-    x0, x1 = max(0, int(np.floor(cx - half)) - margin), min(W, int(np.ceil(cx + half)) + margin + 1)
-    y0, y1 = max(0, int(np.floor(cy - half)) - margin), min(H, int(np.ceil(cy + half)) + margin + 1)
-    window = _to_unit(img[:, y0:y1, x0:x1].to(center.device), dtype)
-    shifted = (center - center.new_tensor([x0, y0]))[None]
-    return crop_images(window[None], shifted, scale[None], res=res, antialias=antialias)
-
-
-def _crop_person_authors(img: Tensor, window: Tensor, res: int, dtype: torch.dtype, device) -> Tensor:
-    """The authors' crop of one person (1, 3, res, res): only its integer window is converted and resized
-    (equal to :func:`hpskit.geometry.crop_images_authors` on the whole image)."""
-    patch = _to_unit(copy_window(img, window.tolist()).to(device), dtype)
-    return resize_like_skimage(patch[None], (res, res))
-
-
 def _crops(prep: PreparedInputs, sl: slice, device) -> Tensor:
     """Normalised crops of the people ``sl``, shape (n, 3, res, res)."""
     idx = prep.image_index[sl].tolist()
@@ -464,33 +150,6 @@ def _crops(prep: PreparedInputs, sl: slice, device) -> Tensor:
         crops = [_crop_person(prep.images[i], prep.center[sl][k], prep.scale[sl][k], prep.res, prep.antialias,
                               prep.dtype) for k, i in enumerate(idx)]
     return (torch.cat(crops) - prep.mean[:, None, None]) / prep.std[:, None, None]
-
-
-#: Largest number of pasted values (channels × pixels) held at once: a person filling a large photo is pasted
-#: band by band (23 part logits over a 4,500-pixel-wide box would otherwise take ~1.9 GB per person).
-_PASTE_BLOCK = 1 << 24
-
-
-def _pasted_map(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int], labels: bool):
-    """(1, C, R, R) crop maps → (H, W) image map: depth (C = 1) or arg-maxed labels; 0 outside the crop.
-
-    The crop's window is resampled in bands of rows (each pixel's value does not depend on the band), so
-    memory stays bounded by :data:`_PASTE_BLOCK` values whatever the image size.
-    """
-    H, W = size
-    canvas = maps.new_zeros(H, W, dtype=torch.long if labels else maps.dtype)
-    half = 100.0 * float(scale)
-    cy = float(center[1])
-    y0, y1 = max(0, int(np.ceil(cy - half))), min(H, int(np.floor(cy + half)) + 1)
-    band = max(1, _PASTE_BLOCK // (maps.shape[1] * W))
-    for b0 in range(y0, y1, band):
-        b1 = min(y1, b0 + band)
-        shifted = center - center.new_tensor([0.0, float(b0)])
-        pasted, inside, (py0, py1, x0, x1) = _paste_person(maps, shifted, scale, (b1 - b0, W))
-        if pasted is not None:
-            value = pasted.argmax(0) if labels else pasted[0]
-            canvas[b0 + py0:b0 + py1, x0:x1] = torch.where(inside, value, torch.zeros_like(value))
-    return canvas
 
 
 def _run_chunk(model: nn.Module, prep: PreparedInputs, sl: slice, return_maps: bool,

@@ -244,21 +244,6 @@ def test_predict_equals_the_pipeline_written_out(model, scene):
                                    atol=1e-3, rtol=1e-4)
 
 
-@pytest.mark.parametrize("box", [[10.0, 5.0, 100.0, 85.0], [-30.0, -20.0, 50.0, 60.0],
-                                 [70.0, 40.0, 119.0, 89.0], [40.0, 30.0, 52.0, 44.0]])
-def test_window_crop_equals_whole_image_crop(box):
-    """predict's per-person window crop (with the blur margin) equals crop_images on the whole image."""
-    from hpskit.models.predict import _crop_person
-
-    g = torch.Generator().manual_seed(2)
-    img = torch.randint(0, 256, (3, 90, 120), dtype=torch.uint8, generator=g)
-    center, scale = boxes_xyxy_to_center_scale(torch.tensor([box]), rescale=1.2)
-    for res in (16, 64):  # strong and no anti-aliasing blur
-        ref = crop_images(img.float()[None] / 255, center, scale, res=res, antialias=True)
-        got = _crop_person(img, center[0], scale[0], res, True, torch.float32)
-        torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
-
-
 def test_uint8_float_and_numpy_inputs_agree(model, scene):
     images, boxes, _ = scene
     kw = dict(crop_size=64, return_maps=False)
@@ -457,7 +442,7 @@ def test_read_only_numpy_image_is_taken_without_a_warning():
     """``np.asarray(PIL image)`` is read-only: it is copied (torch would warn on every call), not changed."""
     import warnings
 
-    from hpskit.models.predict import _as_images
+    from hpskit.models.inputs import _as_images
 
     img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     img.flags.writeable = False
@@ -466,23 +451,6 @@ def test_read_only_numpy_image_is_taken_without_a_warning():
         (out,), single = _as_images(img)
     assert single and out.shape == (3, 4, 5)
     np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), img)
-
-
-def test_maps_are_pasted_in_bounded_bands(monkeypatch):
-    """A person filling a large photo is pasted band by band (bounded memory) with the same result."""
-    import sys
-
-    P = sys.modules["hpskit.models.predict"]
-    g = torch.Generator().manual_seed(0)
-    maps = torch.randn(1, 23, 56, 56, generator=g)
-    center, scale = torch.tensor([300.5, 220.25]), torch.tensor(2.1)
-    whole = (P._pasted_map(maps, center, scale, (480, 640), True),
-             P._pasted_map(maps[:, :1], center, scale, (480, 640), False))
-    monkeypatch.setattr(P, "_PASTE_BLOCK", 777)  # 1 row of 640 × 23 channels per band
-    banded = (P._pasted_map(maps, center, scale, (480, 640), True),
-              P._pasted_map(maps[:, :1], center, scale, (480, 640), False))
-    assert torch.equal(banded[0], whole[0]) and (whole[0] > 0).sum() > 100_000
-    torch.testing.assert_close(banded[1], whole[1], atol=1e-4, rtol=0)
 
 
 def test_depth_map_false_keeps_the_pose_and_skips_the_depth(model, scene):
@@ -496,3 +464,20 @@ def test_depth_map_false_keeps_the_pose_and_skips_the_depth(model, scene):
     assert lean.depth_crop is None and ref.depth_crop is not None
     with_maps = predict(model, images, boxes, K=K, crop_size=64, depth_map=False)
     assert with_maps.depth is None and len(with_maps.part_labels) == len(with_maps)
+
+
+def test_predict_names_keep_their_old_import_paths():
+    """predict.py was split (inputs, prediction, geometry.windows); every old path gives the same object."""
+    import importlib
+
+    import hpskit.models as M
+    from hpskit.models import inputs, prediction
+
+    P = importlib.import_module("hpskit.models.predict")  # the module (hpskit.models.predict is the function)
+    homes = {"ImagesLike": inputs, "BoxesLike": inputs, "PreparedInputs": prediction,
+             "ChunkResult": prediction, "Prediction": prediction}
+    for name in P.__all__:
+        home = homes.get(name, P)
+        assert getattr(P, name) is getattr(home, name), name
+        assert name in home.__all__, name
+    assert M.Prediction is prediction.Prediction and M.predict is P.predict
