@@ -97,17 +97,29 @@ def main() -> None:
             if cl and m is base:
                 m = m.to(memory_format=torch.channels_last)
             for batch in (int(b) for b in args.batches.split(",")):
-                r = time_variant(m, batch, bf16, cl, graph, args.iters, args.warmup)
+                try:
+                    r = time_variant(m, batch, bf16, cl, graph, args.iters, args.warmup)
+                except Exception as e:  # one failing variant (e.g. a graph capture) must not lose the others
+                    r = {"batch": batch, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}
+                    print(f"{name:8s} {vname:20s} batch {batch:4d}: FAILED {r['error']}", flush=True)
+                    torch.cuda.synchronize()
+                else:
+                    print(f"{name:8s} {vname:20s} batch {batch:4d}: {r['ms']:8.2f} ms  "
+                          f"{r['images_per_s']:9.1f} img/s", flush=True)
                 r.update(model=name, variant=vname)
                 rows.append(r)
-                print(f"{name:8s} {vname:20s} batch {batch:4d}: {r['ms']:8.2f} ms  "
-                      f"{r['images_per_s']:9.1f} img/s", flush=True)
+                _write(args.out, rows)
             if m is base and cl:
                 base = base.to(memory_format=torch.contiguous_format)
-    info = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(info, f, indent=2)
+    _write(args.out, rows)
+
+
+def _write(path: str | None, rows: list[dict]) -> None:
+    """The rows so far (after every row, so a run cut short keeps what it measured)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, f,
+                      indent=2)
 
 
 if __name__ == "__main__":
