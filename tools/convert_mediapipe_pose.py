@@ -26,17 +26,29 @@ import argparse
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hpskit.detect._graph import pack_ints  # noqa: E402  (the file format's one home)
+
+#: The landmark model's ``Identity`` holds 39 points × (x, y, z, visibility, presence); hpskit reads
+#: x, y and visibility of the first 35 (33 landmarks + the 2 that give the next region), so the
+#: conv that makes it keeps only those 105 of its 195 output channels.
+LANDMARK_CHANNELS = [5 * k + j for k in range(35) for j in (0, 1, 3)]
 MODELS = {
-    # name -> (tflite path below the modules folder, outputs to keep)
-    "blazepose_detector": ("pose_detection/pose_detection.tflite", ["Identity", "Identity_1"]),
-    "blazepose_landmark_full": ("pose_landmark/pose_landmark_full.tflite", ["Identity", "Identity_1"]),
+    # name -> (tflite path below the modules folder, outputs to keep, {output: its channels to keep})
+    "blazepose_detector": ("pose_detection/pose_detection.tflite", ["Identity", "Identity_1"], {}),
+    "blazepose_landmark_full": ("pose_landmark/pose_landmark_full.tflite", ["Identity", "Identity_1"],
+                                {"Identity": LANDMARK_CHANNELS}),
 }
 ACT = {0: None, 1: "relu", 3: "relu6"}
 PAD = {0: "same", 1: "valid"}
+#: Conv weights with at least this many nonzeros are quantised (``--bits`` < 16); smaller ones, among
+#: them the most sensitive (first layers, depthwise 3 × 3), stay float16 at little cost in bytes.
+MIN_QUANTISED = 10_000
 NP_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 4: np.int64, 3: np.uint8, 9: np.int8}
 
 
@@ -87,8 +99,29 @@ def _densify(t, buf: bytes, model) -> np.ndarray:
     return out
 
 
-def convert(path: Path, keep_outputs: list[str]) -> tuple[dict[str, np.ndarray], dict]:
-    """Return (constants, graph) for one .tflite file."""
+def quantise(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric linear quantisation with one step per output channel (axis 0).
+
+    Args:
+        w: (O, ...) weights. bits: Bits per integer.
+
+    Returns:
+        q (O, ...) int32 and absmax (O,) float16, the channel's largest |w|: ``w ≈ q · step`` with
+        ``step = absmax / (2**(bits-1) - 1)`` (as :mod:`hpskit.detect._graph` reads it back).
+    """
+    w = w.astype(np.float32)
+    lim = 2 ** (bits - 1) - 1
+    absmax = np.abs(w.reshape(len(w), -1)).max(axis=1).astype(np.float16)
+    step = absmax.astype(np.float32) / lim
+    step = np.where(step > 0, step, 1.0).reshape(-1, *[1] * (w.ndim - 1))
+    q = np.clip(np.round(w / step), -lim, lim).astype(np.int32)
+    return q, absmax
+
+
+def convert(path: Path, keep_outputs: list[str], bits: int = 16,
+            keep_channels: dict[str, list[int]] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """Return (constants, graph) for one .tflite file; ``bits`` < 16 quantises the large conv weights;
+    ``keep_channels`` keeps only these channels of an output made by CONV_2D → RESHAPE to (-1, C)."""
     import tflite
 
     raw = path.read_bytes()
@@ -182,6 +215,17 @@ def convert(path: Path, keep_outputs: list[str]) -> tuple[dict[str, np.ndarray],
             need.update(i for i in op["inputs"] if i >= 0)
     kept.reverse()
 
+    # drop unread output channels: slice the conv's weights and bias, and the reshape's width
+    for out_name, channels in (keep_channels or {}).items():
+        out_id = next(i for i in out_ids if tensor_name(i) == out_name)
+        reshape = next(op for op in kept if op["outputs"] == [out_id])
+        conv = next(op for op in kept if op["outputs"] == reshape["inputs"])
+        if reshape["op"] != "RESHAPE" or conv["op"] != "CONV_2D" or len(conv["inputs"]) != 3:
+            raise NotImplementedError(f"cannot slice the channels of {out_name}")
+        for i in conv["inputs"][1:]:
+            consts[i] = consts[i][channels]
+        reshape["options"]["shape"] = [-1, len(channels)]
+
     # torch layouts: conv OHWI -> OIHW; depthwise 1HWC -> C1HW
     tensors: dict[str, np.ndarray] = {}
     used = {i for op in kept for i in op["inputs"] if i in consts}
@@ -195,10 +239,18 @@ def convert(path: Path, keep_outputs: list[str]) -> tuple[dict[str, np.ndarray],
     for i in sorted(used):  # float16 where lossless (the source weights are float16), else float32
         a = consts[i].astype(np.float32)
         a = a.astype(np.float16) if np.array_equal(a.astype(np.float16), a) else a
-        if a.size >= 1024 and np.mean(a == 0) > 0.3:  # pruned weights: nonzeros + a bit mask
-            tensors[f"c{i}.nz"] = a[a != 0]
+        pruned = a.size >= 1024 and np.mean(a == 0) > 0.3
+        if pruned:  # pruned weights: nonzeros + a bit mask
             tensors[f"c{i}.mask"] = np.packbits(a != 0)
             tensors[f"c{i}.shape"] = np.array(a.shape, dtype=np.int64)
+        if bits < 16 and a.ndim == 4 and np.count_nonzero(a) >= MIN_QUANTISED:
+            q, absmax = quantise(a, bits)
+            tensors[f"c{i}.q"] = pack_ints(q[a != 0] if pruned else q, bits)
+            tensors[f"c{i}.bits"] = np.array([bits], dtype=np.uint8)
+            tensors[f"c{i}.absmax"] = absmax
+            tensors[f"c{i}.shape"] = np.array(a.shape, dtype=np.int64)
+        elif pruned:
+            tensors[f"c{i}.nz"] = a[a != 0]
         else:
             tensors[f"c{i}"] = a
     inp = int(g.Inputs(0))
@@ -209,6 +261,8 @@ def convert(path: Path, keep_outputs: list[str]) -> tuple[dict[str, np.ndarray],
         "ops": [{**op, "inputs": [i for i in op["inputs"] if i >= 0]} for op in kept],
         "source": f"mediapipe==0.10.21 {path.parent.name}/{path.name}",
         "source_sha256": hashlib.sha256(raw).hexdigest(),
+        "weight_bits": bits,
+        "output_channels": keep_channels or {},
     }
     return tensors, graph
 
@@ -217,15 +271,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("modules", type=Path, help="the wheel's mediapipe/modules folder")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "hpskit/detect/weights")
+    ap.add_argument("--bits", type=int, default=9, choices=range(8, 17), metavar="{8..16}",
+                    help="bits per weight of the large conv weights (default 9: the files shipped in hpskit; "
+                         "16: the original float16 values, 2.2 MB + 6.0 MB)")
     args = ap.parse_args()
     from safetensors.numpy import save_file
 
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, (rel, keep) in MODELS.items():
-        tensors, graph = convert(args.modules / rel, keep)
+    for name, (rel, keep, channels) in MODELS.items():
+        tensors, graph = convert(args.modules / rel, keep, args.bits, channels)
         dst = args.out / f"{name}.safetensors"
         tmp = dst.with_suffix(".tmp")
-        save_file(tensors, str(tmp), metadata={"graph": json.dumps(graph), "format": "hpskit-opgraph-1"})
+        fmt = "hpskit-opgraph-2" if any(k.endswith(".q") for k in tensors) else "hpskit-opgraph-1"
+        save_file(tensors, str(tmp), metadata={"graph": json.dumps(graph), "format": fmt})
         os.chmod(tmp, 0o644)
         os.replace(tmp, dst)
         print(f"{dst}: {len(graph['ops'])} ops, {sum(t.size for t in tensors.values())} weights, "

@@ -26,9 +26,75 @@ from safetensors import safe_open
 
 from ..core.errors import CorruptFileError, MissingFileError
 
-__all__ = ["OpGraph"]
+__all__ = ["OpGraph", "pack_ints", "unpack_ints"]
 
-_FORMAT = "hpskit-opgraph-1"
+#: Format 1: float16/float32 constants, pruned ones as nonzeros + bit mask. Format 2 adds constants
+#: quantised to ``bits``-bit integers with one step per output channel (see :func:`_decode_constant`).
+_FORMATS = ("hpskit-opgraph-1", "hpskit-opgraph-2")
+
+
+def pack_ints(q: np.ndarray, bits: int) -> np.ndarray:
+    """Pack signed integers of ``bits`` bits (2–16) tightly, most significant bit first.
+
+    Args:
+        q: (N,) integers in ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]``.
+        bits: Bits per integer.
+
+    Returns:
+        (ceil(N · bits / 8),) uint8: each integer stored as ``q + 2**(bits-1)`` (offset binary).
+    """
+    q = np.asarray(q).reshape(-1).astype(np.int64)
+    lim = 2 ** (bits - 1) - 1
+    if not 2 <= bits <= 16 or (q.size and (q.min() < -lim or q.max() > lim)):
+        raise ValueError(f"cannot pack into {bits} bits: values in [{q.min()}, {q.max()}]")
+    u = (q + 2 ** (bits - 1)).astype(">u2")
+    planes = np.unpackbits(u.view(np.uint8).reshape(-1, 2), axis=1)[:, 16 - bits:]
+    return np.packbits(planes.reshape(-1))
+
+
+def unpack_ints(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
+    """Inverse of :func:`pack_ints`: (ceil(count · bits / 8),) uint8 → (count,) int32."""
+    if packed.size * 8 < count * bits:
+        raise CorruptFileError(f"{packed.size} bytes cannot hold {count} integers of {bits} bits")
+    planes = np.unpackbits(packed)[: count * bits].reshape(count, bits)
+    planes = np.concatenate([np.zeros((count, 16 - bits), np.uint8), planes], axis=1)
+    u = np.packbits(planes, axis=1).view(">u2").reshape(-1)
+    return u.astype(np.int32) - 2 ** (bits - 1)
+
+
+def _decode_constant(arrays: dict[str, np.ndarray], base: str, path: Path) -> np.ndarray:
+    """Rebuild constant ``base`` stored in parts: ``.shape`` (int64) plus either ``.nz`` (the nonzero
+    values) or ``.q`` (:func:`pack_ints`), ``.bits`` and ``.absmax`` (float16, per output channel):
+    ``value = q · absmax[channel] / (2**(bits-1) - 1)``. The values are all elements or, with
+    ``.mask`` (packed bits, 1 = nonzero), the masked ones in C order."""
+    try:
+        shape = tuple(int(s) for s in arrays[base + ".shape"])
+        n = int(np.prod(shape))
+        if base + ".mask" in arrays:
+            mask = np.unpackbits(arrays[base + ".mask"])[:n].astype(bool)
+        else:
+            mask = np.ones(n, bool)
+        count = int(mask.sum())
+        if base + ".nz" in arrays:
+            values = arrays[base + ".nz"]
+            dtype = values.dtype
+        else:
+            bits = int(arrays[base + ".bits"][0])
+            values = unpack_ints(arrays[base + ".q"], bits, count)
+            scale = arrays[base + ".absmax"].astype(np.float32) / (2 ** (bits - 1) - 1)
+            dtype = np.float32
+    except KeyError as e:
+        raise CorruptFileError(f"{path}: constant {base} is incomplete (no {e.args[0]})") from None
+    if values.size != count:
+        raise CorruptFileError(f"{path}: {base} mask and values disagree")
+    dense = np.zeros(n, dtype=values.dtype)
+    dense[mask] = values
+    dense = dense.reshape(shape)
+    if base + ".nz" not in arrays:
+        if scale.shape != shape[:1]:
+            raise CorruptFileError(f"{path}: {base} has {scale.size} scales for {shape[0]} channels")
+        dense = dense.reshape(shape[0], -1).astype(np.float32) * scale[:, None]
+    return dense.reshape(shape).astype(dtype)
 
 
 def _act(x: torch.Tensor, act: str | None) -> torch.Tensor:
@@ -75,24 +141,14 @@ class OpGraph(torch.nn.Module):
             raise MissingFileError(f"model file not found: {path}")
         with safe_open(str(path), framework="np") as f:
             meta = f.metadata() or {}
-            if meta.get("format") != _FORMAT or "graph" not in meta:
+            if meta.get("format") not in _FORMATS or "graph" not in meta:
                 raise CorruptFileError(f"{path} is not an hpskit op graph (format {meta.get('format')!r})")
             arrays = {k: f.get_tensor(k) for k in f.keys()}
         self.graph = json.loads(meta["graph"])
         self.source = self.graph.get("source", "")
-        consts: dict[str, np.ndarray] = {}
-        for key, value in arrays.items():
-            if key.endswith(".nz"):
-                base = key[:-3]
-                shape = tuple(int(s) for s in arrays[base + ".shape"])
-                mask = np.unpackbits(arrays[base + ".mask"])[: int(np.prod(shape))].astype(bool)
-                dense = np.zeros(mask.shape, dtype=value.dtype)
-                if mask.sum() != value.size:
-                    raise CorruptFileError(f"{path}: {base} mask and values disagree")
-                dense[mask] = value
-                consts[base] = dense.reshape(shape)
-            elif not key.endswith((".mask", ".shape")):
-                consts[key] = value
+        consts = {key: value for key, value in arrays.items() if "." not in key}
+        for base in sorted({key.split(".", 1)[0] for key in arrays if "." in key}):
+            consts[base] = _decode_constant(arrays, base, path)
         produced = {self.graph["input"]} | {i for op in self.graph["ops"] for i in op["outputs"]}
         missing = sorted({f"c{i}" for op in self.graph["ops"] for i in op["inputs"]
                           if i not in produced and f"c{i}" not in consts})

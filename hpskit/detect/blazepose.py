@@ -229,6 +229,9 @@ class BlazePoseDetector(Detector):
         box_margin: Fractional margin added around the keypoints' extent (the keypoints are joints,
             not the silhouette: the top of the head and the hands' and feet's outline lie outside).
         device: Torch device to run on.
+        weights_dir: Folder with ``blazepose_detector.safetensors`` and
+            ``blazepose_landmark_full.safetensors`` (default: the 9-bit files shipped in hpskit; the
+            original float16 ones: ``tools/convert_mediapipe_pose.py --bits 16``).
 
     Example:
         >>> import skimage.data
@@ -241,7 +244,8 @@ class BlazePoseDetector(Detector):
     def __init__(self, score_threshold: float = 0.5, max_people: int | None = None, tiles: int = 2,
                  refine: bool = True, refine_steps: int = 2, presence_threshold: float = 0.5,
                  nms_iou: float = 0.3,
-                 box_margin: float = 0.05, device: str | torch.device = "cpu"):
+                 box_margin: float = 0.05, device: str | torch.device = "cpu",
+                 weights_dir: str | Path | None = None):
         super().__init__(score_threshold, max_people)
         if int(tiles) < 0:
             raise ValueError(f"tiles must be >= 0, got {tiles}")
@@ -254,8 +258,9 @@ class BlazePoseDetector(Detector):
         self.nms_iou = float(nms_iou)
         self.box_margin = float(box_margin)
         self.device = torch.device(device)
-        self.detector = OpGraph(WEIGHTS_DIR / "blazepose_detector.safetensors").to(self.device)
-        self.landmarks = OpGraph(WEIGHTS_DIR / "blazepose_landmark_full.safetensors").to(self.device) \
+        wdir = WEIGHTS_DIR if weights_dir is None else Path(weights_dir)
+        self.detector = OpGraph(wdir / "blazepose_detector.safetensors").to(self.device)
+        self.landmarks = OpGraph(wdir / "blazepose_landmark_full.safetensors").to(self.device) \
             if self.refine else None
 
     def __repr__(self) -> str:
@@ -304,13 +309,17 @@ class BlazePoseDetector(Detector):
         above-head point) from which the next region of interest is made."""
         crops = _crop_rotated(img, rois, _LMK_RES) / 255.0
         out = self.landmarks(crops)
-        lm = out["Identity"].cpu().numpy().reshape(len(rois), -1, 5)[:, :35]
+        lm = out["Identity"].cpu().numpy().reshape(len(rois), -1)
+        if lm.shape[1] == 195:  # all 39 × (x, y, z, visibility, presence), as the .tflite gives them
+            lm = lm.reshape(len(rois), 39, 5)[:, :35, [0, 1, 3]]
+        else:  # the shipped file keeps only x, y, visibility of the 35 points read here
+            lm = lm.reshape(len(rois), 35, 3)
         flag = out["Identity_1"].cpu().numpy().reshape(-1)
         local = (lm[..., :2] / _LMK_RES - 0.5) * rois[:, None, 2:3]
         cos, sin = np.cos(rois[:, 3])[:, None], np.sin(rois[:, 3])[:, None]
         x = cos * local[..., 0] - sin * local[..., 1] + rois[:, None, 0]
         y = sin * local[..., 0] + cos * local[..., 1] + rois[:, None, 1]
-        vis = 1.0 / (1.0 + np.exp(-lm[..., 3]))
+        vis = 1.0 / (1.0 + np.exp(-lm[..., 2]))
         return np.stack([x, y, vis], axis=-1).astype(np.float32), flag.astype(np.float32)
 
     def _box_from_keypoints(self, kp: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -121,8 +122,12 @@ def test_registry_plugs_in_user_detectors():
 # ---------------------------------------------------------------------------------------------
 # op graph and BlazePose pieces
 def test_op_graph_matches_tflite_runtime():
-    """Raw outputs agree with the TFLite runtime (``ai-edge-litert`` 2.3.0 on the original .tflite
-    files, recorded once when converting): the astronaut resized to the input with PIL bilinear."""
+    """Raw outputs agree with the TFLite runtime (``ai-edge-litert`` 2.3.0 on the original float16
+    .tflite files, recorded once when converting): the astronaut resized to the input with PIL bilinear.
+    The shipped files hold 9-bit weights: measured here, detector logits within 0.005 and box values
+    within 0.03 of the runtime's; landmarks within 0.25 px of 256, visibility logit within 0.25; the
+    pose-present flag 0.990 against 0.902 (the flag's logit is the output most moved by the 9 bits:
+    on the 122 person crops of the detector's test scenes at most 2.7, no flag crossed 0.5)."""
     from PIL import Image
 
     img = Image.fromarray(skimage_data.astronaut())
@@ -134,15 +139,62 @@ def test_op_graph_matches_tflite_runtime():
     scores = out["Identity_1"][0, :, 0]
     top = torch.argsort(scores, descending=True)[:3]
     assert top.tolist() == [583, 527, 1718]
-    np.testing.assert_allclose(scores[top].numpy(), [1.50576, 0.99715, 0.91621], atol=2e-3)
+    np.testing.assert_allclose(scores[top].numpy(), [1.50576, 0.99715, 0.91621], atol=1e-2)
     np.testing.assert_allclose(out["Identity"][0, 583, :6].numpy(),
-                               [1.34411, -2.53861, 44.73776, 44.73763, -25.39988, 157.36049], atol=2e-2)
+                               [1.34411, -2.53861, 44.73776, 44.73763, -25.39988, 157.36049], atol=5e-2)
     lmk = OpGraph(WEIGHTS_DIR / "blazepose_landmark_full.safetensors")
     x = torch.from_numpy(np.asarray(img.resize((256, 256), Image.BILINEAR), np.float32)).permute(2, 0, 1)
     out = lmk(x[None] / 255)
-    np.testing.assert_allclose(out["Identity_1"].numpy(), [[0.90243]], atol=1e-4)
-    np.testing.assert_allclose(out["Identity"][0, :5].numpy(), [117.3432, 58.43493, -340.51395, 12.16211,
-                                                                 10.16472], atol=5e-2)
+    # the shipped file keeps x, y, visibility of the first 35 points (of the runtime's 39 × 5 values)
+    assert out["Identity"].shape == (1, 105)
+    assert 0.9 <= float(out["Identity_1"]) <= 1.0  # runtime: 0.90243
+    np.testing.assert_allclose(out["Identity"][0, :3].numpy(), [117.3432, 58.43493, 12.16211], atol=0.5)
+
+
+def test_quantised_constants_round_trip(tmp_path):
+    """The converter's 9-bit quantisation, written in format 2 and read back by OpGraph, is within half
+    a step of the weights (per output channel), pruned zeros stay exactly zero, and the packing is exact."""
+    import importlib.util
+
+    from safetensors.numpy import save_file
+
+    from hpskit.detect._graph import pack_ints, unpack_ints
+
+    for bits in (2, 9, 16):
+        lim = 2 ** (bits - 1) - 1
+        q = np.random.default_rng(bits).integers(-lim, lim + 1, 1001)
+        q[:2] = [-lim, lim]
+        packed = pack_ints(q, bits)
+        assert packed.dtype == np.uint8 and packed.size == -(-1001 * bits // 8)
+        np.testing.assert_array_equal(unpack_ints(packed, bits, 1001), q)
+    with pytest.raises(ValueError, match="9 bits"):
+        pack_ints(np.array([256]), 9)
+
+    spec = importlib.util.spec_from_file_location("convert_mp", Path(__file__).parents[2] / "tools"
+                                                  / "convert_mediapipe_pose.py")
+    conv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conv)
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((6, 4, 3, 3)) * np.array([1e-3, 0.1, 1, 10, 0, 3])[:, None, None, None])
+    w[rng.random(w.shape) < 0.5] = 0  # pruned
+    w = w.astype(np.float16).astype(np.float32)
+    q, absmax = conv.quantise(w, 9)
+    mask = w != 0
+    tensors = {"c1.q": pack_ints(q[mask], 9), "c1.bits": np.array([9], np.uint8), "c1.absmax": absmax,
+               "c1.mask": np.packbits(mask), "c1.shape": np.array(w.shape, np.int64)}
+    graph = {"input": 0, "input_shape_nhwc": [1, 3, 3, 4], "outputs": {"y": 2},
+             "ops": [{"op": "CONV_2D", "inputs": [0, 1], "outputs": [2],
+                      "options": {"padding": "valid", "stride": [1, 1], "dilation": [1, 1], "act": None}}]}
+    save_file(tensors, str(tmp_path / "q.safetensors"), metadata={"graph": json.dumps(graph),
+                                                                   "format": "hpskit-opgraph-2"})
+    g = OpGraph(tmp_path / "q.safetensors")
+    back = g.c1.numpy()
+    step = absmax.astype(np.float32) / 255
+    assert np.all(np.abs(back - w) <= step[:, None, None, None] / 2 + 1e-7)
+    assert np.all(back[~mask] == 0) and np.all(back[4] == 0)  # the all-zero channel
+    x = torch.randn(1, 4, 3, 3)
+    np.testing.assert_allclose(g(x)["y"].numpy().ravel(), np.einsum("oihw,ihw->o", back, x[0].numpy()),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_op_graph_rejects_missing_and_foreign_files(tmp_path):
