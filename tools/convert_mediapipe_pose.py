@@ -9,7 +9,10 @@ Source: the Apache-2.0 models of the ``mediapipe==0.10.21`` wheel (PyPI):
     pip download --no-deps -d /tmp/mp mediapipe==0.10.21
     unzip -o /tmp/mp/mediapipe-0.10.21-*.whl 'mediapipe/modules/pose_*/*.tflite' -d /tmp/mp/x
     pip install tflite            # FlatBuffers schema reader, needed by this tool only
-    python tools/convert_mediapipe_pose.py /tmp/mp/x/mediapipe/modules
+    python tools/convert_mediapipe_pose.py /tmp/mp/x/mediapipe/modules            # the shipped 9-bit files
+    python tools/convert_mediapipe_pose.py /tmp/mp/x/mediapipe/modules --bits 16 --out DIR  # float16
+
+The wheel has only ``pose_landmark_full`` (no lite or heavy landmark model).
 
 What it does (why written here: ``tflite2onnx`` 0.4.1 fails on these models' ``DENSIFY`` op):
 constant-folds ``DEQUANTIZE`` (float16 weights) and ``DENSIFY`` (sparse CSR weights), keeps only
@@ -17,7 +20,11 @@ the ops that feed the chosen outputs, moves conv weights from TFLite's OHWI to t
 and writes one safetensors file per model: the float16 constants as tensors ``c<index>`` (pruned
 ones, more than 30 % zeros, as ``c<index>.nz`` nonzero values + ``.mask`` packed bits + ``.shape``,
 which halves the detector's file), and the op list as JSON in the file's metadata (key ``graph``),
-read by :mod:`hpskit.detect._graph`.
+read by :mod:`hpskit.detect._graph`. With ``--bits N`` < 16 (default 9, to fit the repository's 25 MB
+weight budget), conv weights with at least ``MIN_QUANTISED`` nonzeros are stored as N-bit integers with
+one step per output channel (``c<index>.q`` packed, ``.bits``, ``.absmax`` float16, ``.shape``, and
+``.mask`` if pruned; format ``hpskit-opgraph-2``). The landmark model's output conv keeps only the 105
+channels that hpskit reads. ``docs/api/detect.md`` has the measured effect of the 9 bits.
 """
 
 from __future__ import annotations
