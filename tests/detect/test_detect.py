@@ -197,6 +197,30 @@ def test_quantised_constants_round_trip(tmp_path):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_unpack_ints_matches_a_bitwise_reference():
+    """The grouped unpacking agrees with reading the bit stream one bit at a time, for every width and
+    for counts around the groups of eight; too few bytes is a corrupt file."""
+    from hpskit.core import CorruptFileError
+    from hpskit.detect._graph import pack_ints, unpack_ints
+
+    def bitwise(packed, bits, count):  # most significant bit first, offset binary
+        b = np.unpackbits(packed)[: count * bits].reshape(count, bits).astype(np.int64)
+        return b @ (1 << np.arange(bits - 1, -1, -1)) - 2 ** (bits - 1)
+
+    rng = np.random.default_rng(0)
+    for bits in range(2, 17):
+        lim = 2 ** (bits - 1) - 1
+        for count in (0, 1, 7, 8, 9, 15, 16, 17, 1003):
+            q = rng.integers(-lim, lim + 1, count)
+            packed = pack_ints(q, bits)
+            got = unpack_ints(packed, bits, count)
+            assert got.dtype == np.int32 and got.shape == (count,)
+            np.testing.assert_array_equal(got, bitwise(packed, bits, count))
+            np.testing.assert_array_equal(got, q)
+    with pytest.raises(CorruptFileError, match="cannot hold"):
+        unpack_ints(np.zeros(8, np.uint8), 9, 8)
+
+
 def test_op_graph_rejects_missing_and_foreign_files(tmp_path):
     from safetensors.numpy import save_file
 
