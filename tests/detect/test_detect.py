@@ -314,8 +314,9 @@ def test_blazepose_without_refinement_gives_loose_boxes(photos):
 # synthetic scenes with known boxes
 def test_blazepose_on_synthetic_scenes(blazepose):
     """Stand-in people (untextured-ish, coloured clothes, any yaw: some seen from behind), three per
-    1280 × 720 scene, 350–500 px tall. Measured here (12 people): 11 found at IoU ≥ 0.5, their mean
-    IoU 0.83, no false hit. (A larger run, 36 people: 35 found, mean IoU 0.84, no false hit.)"""
+    1280 × 720 scene, 350–500 px tall. Measured here (12 people, shipped 9-bit weights): 11 found at
+    IoU ≥ 0.5, their mean IoU 0.84 (float16: 0.83), no false hit. (A larger run, 36 people,
+    ``benchmarks/eval_detect.py``: 35 found, mean IoU 0.84, no false hit.)"""
     from _scenes import compose_scene, synthetic_people
 
     img, mask, _ = synthetic_people(12, seed=1, res=256)
