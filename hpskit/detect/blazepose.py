@@ -34,9 +34,13 @@ Why this model (issue 17, part 1):
 - **Small people.** The detector was made for people who fill much of its 224 × 224 input: on the
   letterboxed whole image it finds people taller than ~60 % of the image. ``tiles=2`` (the default) adds
   overlapping square tiles, which find people down to ~35 % of the image height (most at 28 %);
-  ``tiles=4`` down to ~18 %, at more cost (``docs/api/detect.md`` has the table).
-- **Speed.** On 2 CPU cores: ~10–20 ms per detector pass and per landmark pass; a 1-megapixel photo
-  took 0.14–0.16 s with the default tiles (one to three people; ``benchmarks/bench_detect.py``).
+  ``tiles=4`` down to ~18 %, at more cost (``docs/api/detect.md`` has the table, measured with the
+  shipped weights by ``benchmarks/eval_detect.py``: on 36 people 350–500 px tall in 1280 × 720 scenes,
+  35 found, mean IoU 0.84, no false hit, as with the float16 files).
+- **Speed.** On 2 CPU cores (AMD EPYC VM, torch's 2 threads): ~15–19 ms per detector pass and per
+  landmark pass; a 1-megapixel photo took 0.09–0.13 s with the default tiles (one to three people;
+  ``benchmarks/bench_detect.py``), the same as with the float16 files. Building the detector (reading
+  and unpacking both files) takes ~0.05 s (float16 files: ~0.04 s).
 
 What it cannot find: people whose head is cut off or hidden, people smaller than the sizes above, and
 lying or strongly tilted people are found less reliably. Boxes of people cut by the image border are
