@@ -247,7 +247,8 @@ def find_people(images, detector: Detector | str | None = None, device=None) -> 
     if sum(len(d) for d in found) == 0:
         what = "the image" if len(found) == 1 else f"any of the {len(found)} images"
         raise NoPersonError(
-            f"{type(detector).__name__} found no person in {what}. It finds people whose face and body "
-            "it can see, down to ~2 % of the image's long side; give person boxes (x0, y0, x1, y1) "
+            f"{type(detector).__name__} found no person in {what}. A detector finds people whose face and "
+            "body it can see and who are not too small (BlazePose with its default tiles: most people taller "
+            "than ~30 % of the image height; tiles=4 down to ~18 %); give person boxes (x0, y0, x1, y1) "
             "explicitly, or another detector (hpskit.detect.create_detector).")
     return [d.boxes for d in found]

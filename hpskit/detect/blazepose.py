@@ -337,7 +337,7 @@ class BlazePoseDetector(Detector):
         cos, sin = np.cos(rois[:, 3])[:, None], np.sin(rois[:, 3])[:, None]
         x = cos * local[..., 0] - sin * local[..., 1] + rois[:, None, 0]
         y = sin * local[..., 0] + cos * local[..., 1] + rois[:, None, 1]
-        vis = 1.0 / (1.0 + np.exp(-lm[..., 2]))
+        vis = 0.5 * (1.0 + np.tanh(0.5 * lm[..., 2]))  # the logistic, without exp's overflow
         return np.stack([x, y, vis], axis=-1).astype(np.float32), flag.astype(np.float32)
 
     def _box_from_keypoints(self, kp: np.ndarray) -> np.ndarray:
