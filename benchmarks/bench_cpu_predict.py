@@ -17,6 +17,11 @@ Variants, each for HRNet-W48 (``DPoSE(DPoSEConfig())``, random weights) and the 
 - ``fused, no maps``: the same with ``return_maps=False``;
 - ``fused, lean``: ``return_maps=False, depth_map=False`` (the depth decoder's full-resolution layers are
   skipped);
+- ``fused, bf16`` (``--bf16``): the fused model's forward under
+  ``torch.autocast("cpu", dtype=torch.bfloat16)`` with its outputs cast back to float32 (body model, camera
+  and maps stay float32; :func:`_bf16`);
+- ``fused, bf16, no channels_last`` (``--bf16``): the same with
+  ``optimize_for_inference(channels_last=False)``;
 - ``onnxruntime`` (network only, ``--onnx``): the ONNX export (:func:`hpskit.models.export_onnx`) in an
   onnxruntime CPU session with 2 intra-op threads.
 
@@ -24,13 +29,19 @@ Each variant runs ``--warmup`` times, then ``--repeat`` times; the table shows t
 ms, and beside each row the 1-minute load average (other processes share the CPU; ``uptime``). ``cpu``
 is the process CPU time of the whole ``predict`` call (all threads), which other processes inflate less
 than wall time. Startup (building the optimised copy, exporting ONNX, opening the session) is printed too.
+With ``--bf16`` the deviation of each fused variant from the eager float32 model on the photo is printed
+too: max/mean |Δ| of vertices and joints (mm), translation (mm), crop camera, the crop depth map and the
+pasted depth map, and the fraction of pixels whose part label differs (crop and pasted).
 
     python benchmarks/bench_cpu_predict.py --threads 2 --repeat 7 --onnx --out bench_cpu_predict.json
+    python benchmarks/bench_cpu_predict.py --threads 2 --repeat 9 --bf16 --out bench_cpu_bf16.json
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import os
 import statistics
@@ -116,6 +127,50 @@ def _onnx_network(model, repeat: int, warmup: int, threads: int) -> dict:
             "max_abs_diff": rep.max_abs_diff, "load": round(os.getloadavg()[0], 2)}
 
 
+def _bf16(model):
+    """A shallow copy of ``model`` (same weights) whose ``forward`` runs under CPU bfloat16 autocast and
+    returns float32 outputs, so ``predict`` runs only the network in bf16."""
+    fwd = model.forward
+
+    def forward(*args, **kwargs):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = fwd(*args, **kwargs)
+        for f in dataclasses.fields(out):
+            v = getattr(out, f.name)
+            if isinstance(v, torch.Tensor) and v.is_floating_point():
+                setattr(out, f.name, v.float())
+        return out
+
+    m = copy.copy(model)
+    m.forward = forward
+    return m
+
+
+def _deviation(ref_model, model, image) -> dict[str, list[float] | float]:
+    """How far ``predict`` with ``model`` lies from the eager float32 ``ref_model`` on the photo:
+    [max, mean] |Δ| per output (vertices, joints, transl in mm; ``vertices_rel_mm``: vertices minus the pelvis
+    joint 0, i.e. without the translation error), fraction of differing part labels."""
+    ref = predict(ref_model, image, BOX)
+    got = predict(model, image, BOX)
+
+    def d(a, b, unit=1.0):
+        e = (a.double() - b.double()).abs() * unit
+        return [float(f"{e.max().item():.3g}"), float(f"{e.mean().item():.3g}")]
+
+    out = {}
+    if ref.vertices is not None:
+        out.update(vertices_mm=d(got.vertices, ref.vertices, 1e3), joints_mm=d(got.joints, ref.joints, 1e3),
+                   vertices_rel_mm=d(got.vertices - got.joints[:, :1], ref.vertices - ref.joints[:, :1], 1e3))
+    out.update(transl_mm=d(got.transl, ref.transl, 1e3), cam_crop=d(got.cam_crop, ref.cam_crop),
+               pose_rotmat=d(got.pose_rotmat, ref.pose_rotmat), betas=d(got.betas, ref.betas),
+               depth_crop=d(got.depth_crop, ref.depth_crop), depth=d(got.depth[0], ref.depth[0]))
+    for name in ("part_labels_crop", "part_labels"):
+        a, b = getattr(got, name), getattr(ref, name)
+        a, b = (a[0], b[0]) if isinstance(a, list) else (a, b)
+        out[f"{name}_diff"] = round((a != b).float().mean().item(), 4)
+    return out
+
+
 def _models(which: list[str]):
     for name in which:
         t0 = time.perf_counter()
@@ -133,6 +188,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--models", default="compact,w48")
     ap.add_argument("--onnx", action="store_true", help="also time the network in onnxruntime")
+    ap.add_argument("--bf16", action="store_true", help="also the fused model under bf16 autocast")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -146,6 +202,12 @@ def main() -> None:
         entry["optimize_s"] = round(time.perf_counter() - t0, 2)
         variants = {"eager": (model, True, True), "fused": (fast, True, True),
                     "fused, no maps": (fast, False, True), "fused, lean": (fast, False, False)}
+        if args.bf16:
+            variants["fused, bf16"] = (_bf16(fast), True, True)
+            variants["fused, bf16, no channels_last"] = (
+                _bf16(model.optimize_for_inference(channels_last=False)), True, True)
+            entry["deviation"] = {k: _deviation(model, variants[k][0], image)
+                                  for k in ("fused", "fused, bf16", "fused, bf16, no channels_last")}
         runs = {k: [] for k in variants}
         loads = {k: [] for k in variants}
         for _ in range(args.warmup):
@@ -176,6 +238,8 @@ def _print(name: str, entry: dict) -> None:
     for k, v in entry["variants"].items():
         cells = [f"{v[c][0]} [{v[c][1]}, {v[c][2]}]" for c in cols]
         print(f"| {k} | {' | '.join(cells)} | {v['load']} |")
+    for k, d in entry.get("deviation", {}).items():
+        print(f"deviation from eager fp32, {k}: " + ", ".join(f"{n} {v}" for n, v in d.items()))
     if "onnxruntime" in entry:
         o = entry["onnxruntime"]
         n = o["network"]
