@@ -22,6 +22,9 @@ Variants, each for HRNet-W48 (``DPoSE(DPoSEConfig())``, random weights) and the 
   and maps stay float32; :func:`_bf16`);
 - ``fused, bf16, no channels_last`` (``--bf16``): the same with
   ``optimize_for_inference(channels_last=False)``;
+- ``fused, bf16 after the trunk`` (``--bf16``, timm encoders only): only the encoder's neck and the two
+  decoders under bf16 autocast, the EfficientNet trunk, attention and regressor in float32
+  (:func:`_bf16_after_trunk`);
 - ``onnxruntime`` (network only, ``--onnx``): the ONNX export (:func:`hpskit.models.export_onnx`) in an
   onnxruntime CPU session with 2 intra-op threads.
 
@@ -146,6 +149,26 @@ def _bf16(model):
     return m
 
 
+def _cast32(o):
+    if isinstance(o, torch.Tensor):
+        return o.float() if o.is_floating_point() else o
+    return type(o)(_cast32(v) for v in o) if isinstance(o, (list, tuple)) else o
+
+
+def _bf16_after_trunk(model):
+    """A deep copy of the fused compact ``model`` whose encoder neck (``encoder.upsample_stage_*``) and both
+    decoders run under CPU bf16 autocast (outputs cast back to float32); the EfficientNet trunk, attention and
+    regressor stay float32 (the trunk is the part whose bf16 rounding moves the camera)."""
+    m = copy.deepcopy(model)
+    names = [n for n, _ in m.encoder.named_children() if n.startswith("upsample_stage")]
+    for sub in [m.encoder.get_submodule(n) for n in names] + [m.part_decoder, m.depth_decoder]:
+        def forward(*args, _fwd=sub.forward, **kwargs):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return _cast32(_fwd(*args, **kwargs))
+        sub.forward = forward
+    return m
+
+
 def _deviation(ref_model, model, image) -> dict[str, list[float] | float]:
     """How far ``predict`` with ``model`` lies from the eager float32 ``ref_model`` on the photo:
     [max, mean] |Δ| per output (vertices, joints, transl in mm; ``vertices_rel_mm``: vertices minus the pelvis
@@ -206,8 +229,10 @@ def main() -> None:
             variants["fused, bf16"] = (_bf16(fast), True, True)
             variants["fused, bf16, no channels_last"] = (
                 _bf16(model.optimize_for_inference(channels_last=False)), True, True)
+            if hasattr(model.encoder, "trunk"):  # timm encoders (the compact model)
+                variants["fused, bf16 after the trunk"] = (_bf16_after_trunk(fast), True, True)
             entry["deviation"] = {k: _deviation(model, variants[k][0], image)
-                                  for k in ("fused", "fused, bf16", "fused, bf16, no channels_last")}
+                                  for k in variants if k == "fused" or "bf16" in k}
         runs = {k: [] for k in variants}
         loads = {k: [] for k in variants}
         for _ in range(args.warmup):
