@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hpskit.core.files import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -80,6 +82,19 @@ def _fmt(s: dict) -> str:
     return f"median {s['median_s']:.4f} s [{s['min_s']:.4f}, {s['max_s']:.4f}] (cpu {s['cpu_s']:.4f})"
 
 
+def weight_variants(ap: argparse.ArgumentParser, specs: list[str] | None) -> dict[str, Path | None]:
+    """``--weights LABEL=DIR`` options → {label: folder}; none given: {"shipped": None} (packaged files)."""
+    if not specs:
+        return {"shipped": None}
+    variants: dict[str, Path | None] = {}
+    for spec in specs:
+        label, sep, folder = spec.partition("=")
+        if not sep or not label or not folder:
+            ap.error(f"--weights wants LABEL=DIR, got {spec!r}")
+        variants[label] = Path(folder).expanduser()
+    return variants
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=10)
@@ -95,14 +110,7 @@ def main() -> None:
     from hpskit.detect import BlazePoseDetector
     from hpskit.detect.blazepose import _square_windows
 
-    variants: dict[str, Path | None] = {"shipped": None}
-    if args.weights:
-        variants = {}
-        for spec in args.weights:
-            label, sep, folder = spec.partition("=")
-            if not sep or not label or not folder:
-                ap.error(f"--weights wants LABEL=DIR, got {spec!r}")
-            variants[label] = Path(folder).expanduser()
+    variants = weight_variants(ap, args.weights)
     labels = list(variants)
     load_before = os.getloadavg()
     report: dict = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -146,9 +154,7 @@ def main() -> None:
           f"torch threads {report['threads']}; {report['cpu_model']}, {report['cpus']} CPUs; "
           f"{report['date']}")
     if args.out:
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, args.out)
+        atomic_write_text(json.dumps(report, indent=2), args.out)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_detect import weight_variants  # benchmarks/ is the script's folder, on sys.path
+
+from hpskit.core.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 HEIGHTS = [500, 400, 320, 250, 200, 160, 130, 100, 80]
@@ -95,14 +97,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests" / "detect"))
-    variants: dict[str, Path | None] = {"shipped": None}
-    if args.weights:
-        variants = {}
-        for spec in args.weights:
-            label, sep, folder = spec.partition("=")
-            if not sep or not label or not folder:
-                ap.error(f"--weights wants LABEL=DIR, got {spec!r}")
-            variants[label] = Path(folder).expanduser()
+    variants = weight_variants(ap, args.weights)
     report: dict = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     "command": " ".join([Path(sys.executable).name, *sys.argv]), "torch": torch.__version__,
                     "heights_px": HEIGHTS, "height_fraction": [round(h / 720, 2) for h in HEIGHTS],
@@ -117,9 +112,7 @@ def main() -> None:
         for t, row in s.items():
             print(f"  tiles={t:<16d} " + " ".join(f"{n:5d}" for n in row), flush=True)
     if args.out:
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, args.out)
+        atomic_write_text(json.dumps(report, indent=2), args.out)
 
 
 if __name__ == "__main__":
