@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from hpskit.core import CorruptFileError, MissingFileError
-from hpskit.core.files import atomic_write
+from hpskit.core.files import atomic_write, atomic_write_bytes  # re-exported: hpskit.engine's public name
 
 __all__ = [
     "atomic_write_bytes",
@@ -42,19 +42,6 @@ logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 _TMP = re.compile(r"^\.step_(\d+)\.pt\..*\.tmp$")  # the temporary files of atomic_write
-
-
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and :func:`os.replace`.
-
-    Args:
-        data: The bytes.
-        path: Destination (parent folders are created).
-
-    Returns:
-        The destination path.
-    """
-    return atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
