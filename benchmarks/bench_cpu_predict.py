@@ -22,9 +22,11 @@ Variants, each for HRNet-W48 (``DPoSE(DPoSEConfig())``, random weights) and the 
   and maps stay float32; :func:`_bf16`);
 - ``fused, bf16, no channels_last`` (``--bf16``): the same with
   ``optimize_for_inference(channels_last=False)``;
-- ``fused, bf16 after the trunk`` (``--bf16``, timm encoders only): only the encoder's neck and the two
-  decoders under bf16 autocast, the EfficientNet trunk, attention and regressor in float32
-  (:func:`_bf16_after_trunk`);
+- ``fused, bf16 after the trunk`` (``--bf16``, EfficientNet-lite only): the library's opt-in
+  ``optimize_for_inference(bf16=True)``: only the encoder's neck and the two decoders under bf16 autocast, the
+  EfficientNet trunk, attention and regressor in float32;
+- ``fused, lean, bf16`` (``--bf16``, EfficientNet-lite only): the same copy with ``return_maps=False,
+  depth_map=False``, the leanest ``predict``;
 - ``onnxruntime`` (network only, ``--onnx``): the ONNX export (:func:`hpskit.models.export_onnx`) in an
   onnxruntime CPU session with 2 intra-op threads.
 
@@ -55,6 +57,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hpskit.core import ConfigError
 from hpskit.geometry import crop_cam_to_full_transl, perspective_project
 from hpskit.geometry.windows import _pasted_map
 from hpskit.models import DPoSE, DPoSEConfig, predict
@@ -149,26 +152,6 @@ def _bf16(model):
     return m
 
 
-def _cast32(o):
-    if isinstance(o, torch.Tensor):
-        return o.float() if o.is_floating_point() else o
-    return type(o)(_cast32(v) for v in o) if isinstance(o, (list, tuple)) else o
-
-
-def _bf16_after_trunk(model):
-    """A deep copy of the fused compact ``model`` whose encoder neck (``encoder.upsample_stage_*``) and both
-    decoders run under CPU bf16 autocast (outputs cast back to float32); the EfficientNet trunk, attention and
-    regressor stay float32 (the trunk is the part whose bf16 rounding moves the camera)."""
-    m = copy.deepcopy(model)
-    names = [n for n, _ in m.encoder.named_children() if n.startswith("upsample_stage")]
-    for sub in [m.encoder.get_submodule(n) for n in names] + [m.part_decoder, m.depth_decoder]:
-        def forward(*args, _fwd=sub.forward, **kwargs):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return _cast32(_fwd(*args, **kwargs))
-        sub.forward = forward
-    return m
-
-
 def _deviation(ref_model, model, image) -> dict[str, list[float] | float]:
     """How far ``predict`` with ``model`` lies from the eager float32 ``ref_model`` on the photo:
     [max, mean] |Δ| per output (vertices, joints, transl in mm; ``vertices_rel_mm``: vertices minus the pelvis
@@ -229,10 +212,17 @@ def main() -> None:
             variants["fused, bf16"] = (_bf16(fast), True, True)
             variants["fused, bf16, no channels_last"] = (
                 _bf16(model.optimize_for_inference(channels_last=False)), True, True)
-            if hasattr(model.encoder, "trunk"):  # timm encoders (the compact model)
-                variants["fused, bf16 after the trunk"] = (_bf16_after_trunk(fast), True, True)
+            try:
+                t0 = time.perf_counter()
+                opt_in = model.optimize_for_inference(bf16=True)
+                entry["optimize_bf16_s"] = round(time.perf_counter() - t0, 2)
+            except ConfigError as e:  # refused for this encoder family (HRNet)
+                print(f"{name}: no bf16 opt-in ({str(e).split(';')[0]})")
+            else:
+                variants["fused, bf16 after the trunk"] = (opt_in, True, True)
+                variants["fused, lean, bf16"] = (opt_in, False, False)
             entry["deviation"] = {k: _deviation(model, variants[k][0], image)
-                                  for k in variants if k == "fused" or "bf16" in k}
+                                  for k in variants if (k == "fused" or "bf16" in k) and "lean" not in k}
         runs = {k: [] for k in variants}
         loads = {k: [] for k in variants}
         for _ in range(args.warmup):
@@ -256,7 +246,8 @@ def main() -> None:
 
 def _print(name: str, entry: dict) -> None:
     cols = ("prepare", "crop", "network", "body", "paste", "total", "cpu")
-    print(f"\n{name}: load {entry['load_s']} s, optimize_for_inference {entry['optimize_s']} s "
+    bf16 = f", bf16=True {entry['optimize_bf16_s']} s" if "optimize_bf16_s" in entry else ""
+    print(f"\n{name}: load {entry['load_s']} s, optimize_for_inference {entry['optimize_s']} s{bf16} "
           "(median [min, max] ms)")
     print(f"| variant | {' | '.join(cols)} | load |")
     print("|---" * (len(cols) + 2) + "|")

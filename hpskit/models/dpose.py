@@ -288,8 +288,9 @@ class DPoSE(nn.Module, HubMixin):
             channels_last: Store the 4-D weights channels_last (oneDNN's fast NHWC kernels).
             bf16: Opt-in, off by default, EfficientNet-lite encoders only (the shipped compact model): also
                 run the encoder's fusion neck and the two decoders under bf16 autocast (trunk, attention,
-                regressor, weights and outputs stay float32). Measured on the compact model (CPU, 2 threads):
-                network about 1.3× faster, predicted vertices within ~4 mm of float32 on a photo. The probe
+                regressor, weights and outputs stay float32). Measured on the compact model (CPU, 2 threads,
+                docs/benchmarks.md): network 1.3–1.5× faster, lean ``predict`` 1.3× (75–86 ms), predicted
+                vertices within 4.3 mm of float32 on a photo. The probe
                 check then uses the per-output :data:`hpskit.models.optimize.BF16_ATOL`. Other encoders
                 (HRNet, …) raise :class:`~hpskit.core.ConfigError`: no trained model here to check them.
 
