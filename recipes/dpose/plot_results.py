@@ -169,12 +169,16 @@ ABLATION_ROWS = {"no_depth": "no depth branch",
 DENSE = ("part_miou", "depth_l1")
 
 
-def ablation_table(root: Path) -> tuple[str, list[tuple[str, dict]]]:
+def ablation_table(root: Path, at_step: int | None = None) -> tuple[str, list[tuple[str, dict]]]:
     """The seeded ablation under ``root`` (``<row>/seed<N>/metrics.jsonl``; the three rows of
     :data:`ABLATION_ROWS` first, then any other row folder, e.g. run_ablation.sh's EXTRA_ROWS, by name): one
     line per row with the mean
     ± spread (half the range: max − min over 2) over seeds of the final held-out metrics, and one line
-    per run below it; also the runs (label, records) for the curves."""
+    per run below it; also the runs (label, records) for the curves.
+
+    ``at_step``: take each run's held-out evaluation at exactly that step instead of its last one, so runs
+    stopped at different steps (a time budget) are compared at equal steps; a run without an evaluation at
+    that step gets "–" cells and is left out of its row's mean."""
     lines = ["| row | seeds | steps | MPJPE | PA-MPJPE | PVE | part mIoU | depth L1 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     runs: list[tuple[str, dict]] = []
@@ -189,8 +193,12 @@ def ablation_table(root: Path) -> tuple[str, list[tuple[str, dict]]]:
         for f in seeds:
             run = read_run(f.parent)
             runs.append((f"{row} {f.parent.name}", run))
-            last = run["eval"][-1] if run["eval"] else {}
-            steps = run["train"][-1]["step"] if run["train"] else 0
+            if at_step is None:
+                last = run["eval"][-1] if run["eval"] else {}
+                steps = run["train"][-1]["step"] if run["train"] else 0
+            else:
+                last = next((e for e in run["eval"] if e["step"] == at_step), {})
+                steps = at_step if last else 0
             finals.append({"steps": steps, **{k: _num(last.get(k)) for k in (*METRICS, *DENSE)}})
             per_run.append(f"| &nbsp;&nbsp;{f.parent.name} | | {steps} | "
                            + " | ".join(_fmt(finals[-1][k], k) for k in (*METRICS, *DENSE)) + " |")
@@ -202,14 +210,16 @@ def ablation_table(root: Path) -> tuple[str, list[tuple[str, dict]]]:
             m = statistics.mean(v)
             return _fmt(m, k) + (f" ± {_fmt((max(v) - min(v)) / 2, k)}" if len(v) > 1 else "")
 
-        steps = sorted({r["steps"] for r in finals})
-        lines.append(f"| **{label}** | {len(finals)} | {'/'.join(map(str, steps))} | "
+        steps = sorted({r["steps"] for r in finals if math.isfinite(r["mpjpe"])})
+        n = sum(math.isfinite(r["mpjpe"]) for r in finals)  # runs with an evaluation (a crashed run has none)
+        lines.append(f"| **{label}** | {n} | {'/'.join(map(str, steps))} | "
                      + " | ".join(cell(k) for k in (*METRICS, *DENSE)) + " |")
         lines.extend(per_run)
         per_run.clear()
     if not runs:
         sys.exit(f"plot_results: no <row>/seed<N>/metrics.jsonl under {root}")
-    lines.append("\nHeld-out synthetic split, final evaluation of each run; mm for MPJPE / PA-MPJPE / PVE "
+    which = "final evaluation of each run" if at_step is None else f"evaluation at step {at_step} of each run"
+    lines.append(f"\nHeld-out synthetic split, {which}; mm for MPJPE / PA-MPJPE / PVE "
                  "(SMPL-X joints 0-23 and all vertices, pelvis-aligned); mean ± half the range over seeds.")
     return "\n".join(lines), runs
 
@@ -301,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="results", help="file stem of the outputs")
     p.add_argument("--out", type=Path, default=Path("docs/img"), help="output folder")
     p.add_argument("--ablation", type=Path, help="root of a seeded run_ablation.sh run (see above)")
+    p.add_argument("--at-step", type=int, default=None,
+                   help="--ablation: compare every run's evaluation at this step instead of its last one")
     p.add_argument("--pool", action="store_true",
                    help="overfit runs: plot and tabulate the training pool's eval_pool records")
     p.add_argument("--suggest-steps", type=Path, help="print the steps that fit --minutes (see above)")
@@ -312,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print(suggest_steps(a.suggest_steps, a.minutes, a.parallel, a.batch))
         return 0
     if a.ablation:
-        table, runs = ablation_table(a.ablation)
+        table, runs = ablation_table(a.ablation, a.at_step)
         a.out.mkdir(parents=True, exist_ok=True)
         paths = plot(runs, a.out, a.name)
         (a.out / f"{a.name}.md").write_text(table + "\n")

@@ -88,3 +88,28 @@ def test_pool_table_refuses_a_run_without_pool_records(plot, tmp_path):
     (tmp_path / "metrics.jsonl").write_text(json.dumps(_train(25, 0.0)) + "\n")
     with pytest.raises(SystemExit, match="no eval_pool records"):
         plot.pool_table([("plain", plot.read_run(tmp_path))])
+
+
+def test_ablation_table_at_step_compares_runs_stopped_at_different_steps(plot, tmp_path):
+    # seed0 evaluated at 500 and 1000, seed1 stopped (time budget) at 700: compare at step 500
+    for seed, evals in enumerate([{500: 200.0, 1000: 150.0}, {500: 210.0, 700: 190.0}]):
+        run = tmp_path / "no_depth" / f"seed{seed}"
+        run.mkdir(parents=True)
+        recs = [_train(100, 0.0)] + [
+            r for step, v in evals.items()
+            for r in (_train(step, step / 100), {"kind": "eval", "step": step, "mpjpe": v, "pa_mpjpe": v / 2,
+                                                 "pve": v * 2, "part_miou": 0.1, "depth_l1": 0.2})]
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    crashed = tmp_path / "depth_supervised" / "seed0"  # died before its first step: no records
+    crashed.mkdir(parents=True)
+    (crashed / "metrics.jsonl").write_text("")
+    final, _ = plot.ablation_table(tmp_path)
+    assert "| **no depth branch** | 2 | 700/1000 | 170.0 ± 20.0 |" in final
+    table, _ = plot.ablation_table(tmp_path, at_step=500)
+    lines = table.splitlines()
+    assert "| **no depth branch** | 2 | 500 | 205.0 ± 5.0 | 102.5 ± 2.5 | 410.0 ± 10.0 |" in table
+    sup = next(line for line in lines if line.startswith("| **depth branch, supervised"))
+    assert sup.startswith("| **depth branch, supervised (paper)** | 0 |") and "| – | – |" in sup
+    assert "evaluation at step 500 of each run" in table
+    table, _ = plot.ablation_table(tmp_path, at_step=1000)  # only seed0 reached step 1000
+    assert "| **no depth branch** | 1 | 1000 | 150.0 |" in table
