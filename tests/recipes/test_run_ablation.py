@@ -22,7 +22,7 @@ for a in "$@"; do
     case $a in output_dir=*) d=${a#output_dir=} ;; runtime.max_steps=*) n=${a#runtime.max_steps=} ;; esac
 done
 touch "$STUB_DIR/alive.$$"
-ls "$STUB_DIR"/alive.* | wc -l >> "$STUB_DIR/concurrent"
+ls "$STUB_DIR" 2>/dev/null | grep -c "^alive\." >> "$STUB_DIR/concurrent"
 sleep "${STUB_SLEEP:-0}"
 rm -f "$STUB_DIR/alive.$$"
 if [[ -n "${STUB_FAIL:-}" && "$d" == *"$STUB_FAIL"* ]]; then
