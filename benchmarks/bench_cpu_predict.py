@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
+import functools
 import json
 import os
 import statistics
@@ -61,6 +61,7 @@ from hpskit.core import ConfigError
 from hpskit.geometry import crop_cam_to_full_transl, perspective_project
 from hpskit.geometry.windows import _pasted_map
 from hpskit.models import DPoSE, DPoSEConfig, predict
+from hpskit.models.optimize import bf16_forward
 from hpskit.models.predict import _crops, prepare_inputs
 
 BOX = [[150.0, 20.0, 380.0, 500.0]]  # the astronaut, x0 y0 x1 y1
@@ -134,21 +135,11 @@ def _onnx_network(model, repeat: int, warmup: int, threads: int) -> dict:
 
 
 def _bf16(model):
-    """A shallow copy of ``model`` (same weights) whose ``forward`` runs under CPU bfloat16 autocast and
-    returns float32 outputs, so ``predict`` runs only the network in bf16."""
-    fwd = model.forward
-
-    def forward(*args, **kwargs):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = fwd(*args, **kwargs)
-        for f in dataclasses.fields(out):
-            v = getattr(out, f.name)
-            if isinstance(v, torch.Tensor) and v.is_floating_point():
-                setattr(out, f.name, v.float())
-        return out
-
+    """A shallow copy of ``model`` (same weights) whose ``forward`` is the model's own under bfloat16
+    autocast with float32 outputs (:func:`hpskit.models.optimize.bf16_forward`), so ``predict`` runs only the
+    network in bf16."""
     m = copy.copy(model)
-    m.forward = forward
+    m.forward = functools.partial(bf16_forward, model)
     return m
 
 
