@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hpskit.core import CorruptFileError, ShapeError
+from hpskit.core.files import atomic_write_bytes  # re-exported: hpskit.export's public name (fsynced)
 
 __all__ = ["GLBBuilder", "read_glb", "accessor_array", "atomic_write_bytes"]
 
@@ -36,23 +36,6 @@ _COMPONENT = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125, np.dtype(np
 _DTYPE = {v: k for k, v in _COMPONENT.items()}
 _WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
 _TARGET = {"ARRAY_BUFFER": 34962, "ELEMENT_ARRAY_BUFFER": 34963}
-
-
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and :func:`os.replace`,
-    so a reader never sees a half-written file. (``hpskit.engine.checkpoint`` has the same helper, but
-    ``hpskit.export`` sits below ``engine`` in the import layers.)"""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 class GLBBuilder:

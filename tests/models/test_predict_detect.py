@@ -71,3 +71,26 @@ def test_no_person_is_said_clearly(model):
 class _FirstOnly(Detector):
     def detect(self, images):
         return [Detections([[1.0, 1.0, 20.0, 30.0]], [0.9])] + [Detections.empty() for _ in images[1:]]
+
+
+def test_the_builtin_detector_is_made_once_per_model(monkeypatch):
+    import hpskit.detect as detect
+
+    made = []
+    real = detect.create_detector
+
+    def counting(name, **kw):
+        made.append(name)
+        return real(name, **kw)
+
+    monkeypatch.setattr(detect, "create_detector", counting)
+    torch.manual_seed(0)
+    model = DPoSE(DPoSEConfig(encoder="hrnet_w18", body_model="none")).eval()
+    img = skimage_data.astronaut()
+    first = model.predict(img, crop_size=64, return_maps=False)
+    second = model.predict(img, crop_size=64, return_maps=False)
+    assert made == ["blazepose"]  # kept on the model, not rebuilt per call
+    torch.testing.assert_close(first.boxes, second.boxes)
+    assert not any("detector" in k for k in model.state_dict())  # not a submodule: weights unchanged
+    model.predict(img, crop_size=64, return_maps=False, detector=_Fixed([[20.0, 14.0, 362.0, 512.0]]))
+    assert made == ["blazepose"]  # an explicit detector is used as given
