@@ -74,7 +74,7 @@ from hpskit.engine import (  # noqa: E402
     step_unless_bad,
     supports_device_skip,
 )
-from hpskit.hub import WEIGHTS_NAME, load_weights, load_weights_strict  # noqa: E402
+from hpskit.hub import load_weights, load_weights_strict  # noqa: E402
 from hpskit.losses import DPoSELoss  # noqa: E402
 from hpskit.models import DPoSE  # noqa: E402
 from hpskit.render import make_panel  # noqa: E402
@@ -304,8 +304,11 @@ class DPoSETrainRecipe:
             load_coco_hrnet_checkpoint(self.net.encoder, init.coco_hrnet)
         if init.from_pretrained:
             path = Path(init.from_pretrained)
-            load_weights_strict(self.net, load_weights(path / WEIGHTS_NAME if path.is_dir() else path, "cpu"),
-                                source=str(path))
+            if path.is_file():
+                state = load_weights(path, "cpu")
+            else:  # a save_pretrained folder (sharded or not) or a built-in weight name
+                state = DPoSE.from_pretrained(init.from_pretrained, map_location="cpu").state_dict()
+            load_weights_strict(self.net, state, source=str(init.from_pretrained))
 
     def _lr_factor(self, step: int) -> float:
         o, total = self.cfg.optim, self.cfg.runtime.max_steps

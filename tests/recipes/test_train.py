@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 import yaml
-from recipe_helpers import FAST, SMOKE, import_recipe, run_script
+from recipe_helpers import FAST, REPO, SMOKE, import_recipe, run_script
 
 from hpskit.engine import CheckpointManager, load_config, read_jsonl
 from hpskit.models import DPoSE
@@ -186,3 +186,33 @@ def test_cuda_graph_steps_match_eager_steps(recipe, tmp_path):
     assert len(losses[True]) == 2 and all(math.isfinite(v) for v in losses[True])
     assert losses[True][0] == pytest.approx(losses[False][0], rel=1e-5)
     assert losses[True][1] == pytest.approx(losses[False][1], rel=5e-2)
+
+
+@pytest.mark.slow
+def test_init_from_pretrained_takes_a_builtin_name(recipe, tmp_path):
+    """``init.from_pretrained`` starts from saved weights: a built-in name (the shipped model, stored as
+    float16 shards) loads strictly into the recipe's network of the same architecture."""
+    compact = REPO / "recipes" / "dpose" / "configs" / "synthetic_compact.yaml"
+    name = "dpose_efficientnet_lite0.synthetic"
+    cfg = load_config(recipe.TrainConfig, compact, [
+        f"output_dir={tmp_path}", "model.encoder=efficientnet_lite0", f"init.from_pretrained={name}",
+        "runtime.device=cpu", "runtime.bf16=false", "runtime.cuda_graphs=false",
+        "data.backgrounds=procedural", "data.batch_size=2", *FAST])
+    rec = recipe.DPoSETrainRecipe(cfg)
+    try:
+        rec.setup()
+        ref = DPoSE.from_pretrained(name).state_dict()
+        got = rec.net.state_dict()
+        assert got.keys() == ref.keys() and all(torch.equal(got[k].cpu(), ref[k]) for k in ref)
+    finally:
+        rec.cleanup()
+    bad = load_config(recipe.TrainConfig, compact, [f"output_dir={tmp_path / 'b'}",
+                                                    f"init.from_pretrained={name}",
+                                                    "runtime.device=cpu", "runtime.cuda_graphs=false",
+                                                    "data.backgrounds=procedural", *FAST])
+    rec = recipe.DPoSETrainRecipe(bad)  # HRNet-W18 network, Lite0 weights: a strict-load error
+    try:
+        with pytest.raises(Exception, match="(?i)unexpected|missing|shape"):
+            rec.setup()
+    finally:
+        rec.cleanup()

@@ -28,7 +28,9 @@ class InitConfig:
     Attributes:
         coco_hrnet: Official COCO pose-HRNet checkpoint (``pose_hrnet_w48_256x192.pth``) for the encoder
             trunk, as the authors do; None = random init.
-        from_pretrained: A ``save_pretrained`` folder to start from (fine-tuning); None = off.
+        from_pretrained: Weights to start from (fine-tuning): a ``save_pretrained`` folder (sharded or not), a
+            weights file, or a built-in name such as ``"dpose_efficientnet_lite0.synthetic"``; None = off.
+            The model section must describe the same architecture (loading is strict).
         encoder_init: Init of the encoder when no COCO checkpoint is given: ``"dpose"`` (the authors'
             N(0, 0.001²), a placeholder their COCO weights overwrite), ``"kaiming"`` (He init: the choice
             for training from scratch, see :func:`hpskit.encoders.kaiming_init_`) or ``"imagenet"`` (the
