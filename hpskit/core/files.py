@@ -102,8 +102,34 @@ class _RecordingFile:
         return getattr(self._fh, name)
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the OS tells it (Linux ≥ 4.7); elsewhere set and
+    restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path) -> int:
+    """Permission bits for the file written at ``path``: those of the file it replaces, else what ``open()``
+    would give a new file (0666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], kept: str = "") -> Path:
     """Call ``write(fh)`` on a temporary binary file next to ``path``, fsync it, rename it over ``path``.
+
+    The file gets the permission bits of the file it replaces, or those a plain ``open()`` would give a new
+    file (0666 less the umask), not the temporary file's private 0600.
 
     Args:
         path: Destination (parent folders are created).
@@ -120,10 +146,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], kept: str
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _target_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     kept = kept or (f"{path.name} is untouched" if path.exists() else "")
     rec = None
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; give the file the mode a plain open() would
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             rec = _RecordingFile(fh)
             write(rec)

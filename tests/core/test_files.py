@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import os
+import stat
 
 import pytest
 
 from hpskit.core import WriteFailedError, atomic_write, atomic_write_text, publish_files, staging_folder
+from hpskit.core.files import atomic_write_bytes
 
 
 def test_atomic_write_full_disk_keeps_old_file_and_leaves_no_temp(tmp_path):
@@ -60,3 +63,22 @@ def test_staging_folder_publish_and_cleanup(tmp_path):
         (stage / "x").write_text("new")
         raise RuntimeError("verification failed")
     assert (target / "x").read_text() == "1" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permission bits")
+def test_atomic_write_gives_the_mode_open_would_not_0600(tmp_path):
+    """mkstemp's temporary file is private (0600); the written file gets what a plain ``open()`` would give
+    (0666 less the umask) or keeps the mode of the file it replaces."""
+    old = os.umask(0o022)
+    try:
+        new = atomic_write_bytes(b"a", tmp_path / "new.bin")
+        assert stat.S_IMODE(new.stat().st_mode) == 0o644
+        os.umask(0o077)
+        assert stat.S_IMODE(atomic_write_bytes(b"b", tmp_path / "private.bin").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+    kept = tmp_path / "script.sh"
+    kept.write_bytes(b"#!/bin/sh\n")
+    kept.chmod(0o751)
+    atomic_write_bytes(b"#!/bin/sh\necho hi\n", kept)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o751 and kept.read_bytes().endswith(b"hi\n")
