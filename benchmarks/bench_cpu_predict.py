@@ -27,6 +27,8 @@ Variants, each for HRNet-W48 (``DPoSE(DPoSEConfig())``, random weights) and the 
   EfficientNet trunk, attention and regressor in float32;
 - ``fused, lean, bf16`` (``--bf16``, EfficientNet-lite only): the same copy with ``return_maps=False,
   depth_map=False``, the leanest ``predict``;
+- ``fused, lean, compiled`` (``--compile``): the fused copy under ``torch.compile`` (inductor's C++/OpenMP
+  backend), lean as above; ``compile_s`` is its first call;
 - ``onnxruntime`` (network only, ``--onnx``): the ONNX export (:func:`hpskit.models.export_onnx`) in an
   onnxruntime CPU session with 2 intra-op threads.
 
@@ -40,6 +42,7 @@ pasted depth map, and the fraction of pixels whose part label differs (crop and 
 
     python benchmarks/bench_cpu_predict.py --threads 2 --repeat 7 --onnx --out bench_cpu_predict.json
     python benchmarks/bench_cpu_predict.py --threads 2 --repeat 9 --bf16 --out bench_cpu_bf16.json
+    python benchmarks/bench_cpu_predict.py --threads 2 --repeat 5 --warmup 1 --compile --out bench_cpu_compile.json
 """
 
 from __future__ import annotations
@@ -186,6 +189,9 @@ def main() -> None:
     ap.add_argument("--models", default="compact,w48")
     ap.add_argument("--onnx", action="store_true", help="also time the network in onnxruntime")
     ap.add_argument("--bf16", action="store_true", help="also the fused model under bf16 autocast")
+    ap.add_argument("--compile", action="store_true",
+                    help="also the fused model under torch.compile (inductor's C++ backend; the first call, "
+                         "which compiles, is timed as compile_s)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -214,6 +220,13 @@ def main() -> None:
                 variants["fused, lean, bf16"] = (opt_in, False, False)
             entry["deviation"] = {k: _deviation(model, variants[k][0], image)
                                   for k in variants if (k == "fused" or "bf16" in k) and "lean" not in k}
+        if args.compile:
+            compiled = torch.compile(fast)
+            t0 = time.perf_counter()
+            _stages(compiled, image, False, False)  # compiles (network only: predict's crop/paste stay eager)
+            entry["compile_s"] = round(time.perf_counter() - t0, 2)
+            variants["fused, lean, compiled"] = (compiled, False, False)
+            entry.setdefault("deviation", {})["fused, compiled"] = _deviation(model, compiled, image)
         runs = {k: [] for k in variants}
         loads = {k: [] for k in variants}
         for _ in range(args.warmup):
