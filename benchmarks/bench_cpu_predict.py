@@ -42,7 +42,7 @@ pasted depth map, and the fraction of pixels whose part label differs (crop and 
 
     python benchmarks/bench_cpu_predict.py --threads 2 --repeat 7 --onnx --out bench_cpu_predict.json
     python benchmarks/bench_cpu_predict.py --threads 2 --repeat 9 --bf16 --out bench_cpu_bf16.json
-    python benchmarks/bench_cpu_predict.py --threads 2 --repeat 5 --warmup 1 --compile --out bench_cpu_compile.json
+    python benchmarks/bench_cpu_predict.py --threads 2 --repeat 5 --warmup 1 --compile --out compile.json
 """
 
 from __future__ import annotations
