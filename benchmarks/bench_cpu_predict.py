@@ -62,7 +62,7 @@ import torch
 
 from hpskit.core import ConfigError
 from hpskit.geometry import crop_cam_to_full_transl, perspective_project
-from hpskit.geometry.windows import _pasted_map
+from hpskit.geometry.windows import paste_person_map
 from hpskit.models import DPoSE, DPoSEConfig, predict
 from hpskit.models.optimize import bf16_forward
 from hpskit.models.predict import _crops, prepare_inputs
@@ -92,8 +92,8 @@ def _stages(model, image, return_maps: bool, depth_map: bool = True) -> dict[str
             perspective_project(posed.joints, prep.K)
         t4 = time.perf_counter()
         if return_maps:
-            _pasted_map(out.part_logits[0:1], prep.center[0], prep.scale[0], prep.sizes[0], labels=True)
-            _pasted_map(out.depth[0:1], prep.center[0], prep.scale[0], prep.sizes[0], labels=False)
+            paste_person_map(out.part_logits[0:1], prep.center[0], prep.scale[0], prep.sizes[0], labels=True)
+            paste_person_map(out.depth[0:1], prep.center[0], prep.scale[0], prep.sizes[0], labels=False)
         t5 = time.perf_counter()
     t.update(prepare=t1 - t0, crop=t2 - t1, network=t3 - t2, body=t4 - t3, paste=t5 - t4)
     c0, w0 = time.process_time(), time.perf_counter()

@@ -27,6 +27,7 @@ from .rotations import (
     rotmat_to_axis_angle,
     rotmat_to_rot6d,
 )
+from .windows import crop_person, crop_person_authors, paste_person_map
 
 __all__ = [
     "AxisAngleToRotmat",
@@ -43,6 +44,9 @@ __all__ = [
     "authors_crop_window",
     "check_crop_mode",
     "crop_images_authors",
+    "crop_person",
+    "crop_person_authors",
+    "paste_person_map",
     "crop_square",
     "resize_like_skimage",
     "default_focal",

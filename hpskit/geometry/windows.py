@@ -5,7 +5,7 @@
 with many people stay cheap, and a pasted map is resampled in bands of rows so memory stays bounded
 (:data:`_PASTE_BLOCK`). Each result equals the whole-image operation (:func:`hpskit.geometry.crop_images`,
 :func:`hpskit.geometry.crop_images_authors`, :func:`hpskit.geometry.paste_back`) on the window. These are
-the internals of ``predict``, not public API.
+what ``predict`` uses; they are public for code that crops and pastes person by person itself.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from torch import Tensor
 from .crop import crop_images, paste_back
 from .crop_authors import copy_window, resize_like_skimage
 
-__all__: list[str] = []
+__all__ = ["crop_person", "crop_person_authors", "paste_person_map"]
 
 
 def _to_unit(x: Tensor, dtype: torch.dtype) -> Tensor:
     return x.to(dtype) / 255 if x.dtype == torch.uint8 else x.to(dtype).clamp(0, 1)
 
 
-def _crop_person(img: Tensor, center: Tensor, scale: Tensor, res: int, antialias: bool,
+def crop_person(img: Tensor, center: Tensor, scale: Tensor, res: int, antialias: bool,
                  dtype: torch.dtype) -> Tensor:
     """Exact crop of one person (1, 3, res, res) from the window of ``img`` (3, H, W) around its square.
 
@@ -43,7 +43,7 @@ def _crop_person(img: Tensor, center: Tensor, scale: Tensor, res: int, antialias
     return crop_images(window[None], shifted, scale[None], res=res, antialias=antialias)
 
 
-def _crop_person_authors(img: Tensor, window: Tensor, res: int, dtype: torch.dtype, device) -> Tensor:
+def crop_person_authors(img: Tensor, window: Tensor, res: int, dtype: torch.dtype, device) -> Tensor:
     """The authors' crop of one person (1, 3, res, res): only its integer window is converted and resized
     (equal to :func:`hpskit.geometry.crop_images_authors` on the whole image)."""
     patch = _to_unit(copy_window(img, window.tolist()).to(device), dtype)
@@ -76,7 +76,7 @@ def _paste_person(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, 
 _PASTE_BLOCK = 1 << 24
 
 
-def _pasted_map(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int], labels: bool):
+def paste_person_map(maps: Tensor, center: Tensor, scale: Tensor, size: tuple[int, int], labels: bool):
     """(1, C, R, R) crop maps → (H, W) image map: depth (C = 1) or arg-maxed labels; 0 outside the crop.
 
     The crop's window is resampled in bands of rows (each pixel's value does not depend on the band), so

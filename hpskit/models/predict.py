@@ -48,10 +48,12 @@ from hpskit.geometry import (
     check_crop_mode,
     cliff_bbox_info,
     crop_cam_to_full_transl,
+    crop_person,
+    crop_person_authors,
+    paste_person_map,
     perspective_project,
     rotmat_to_axis_angle,
 )
-from hpskit.geometry.windows import _crop_person, _crop_person_authors, _pasted_map
 
 from .inputs import BoxesLike, ImagesLike, _as_boxes, _as_images, _as_intrinsics
 from .prediction import ChunkResult, Prediction, PreparedInputs
@@ -153,10 +155,10 @@ def _crops(prep: PreparedInputs, sl: slice, device) -> Tensor:
     """Normalised crops of the people ``sl``, shape (n, 3, res, res)."""
     idx = prep.image_index[sl].tolist()
     if prep.crop_mode == "authors":
-        crops = [_crop_person_authors(prep.images[i], prep.windows[sl][k], prep.res, prep.dtype, device)
+        crops = [crop_person_authors(prep.images[i], prep.windows[sl][k], prep.res, prep.dtype, device)
                  for k, i in enumerate(idx)]
     else:
-        crops = [_crop_person(prep.images[i], prep.center[sl][k], prep.scale[sl][k], prep.res, prep.antialias,
+        crops = [crop_person(prep.images[i], prep.center[sl][k], prep.scale[sl][k], prep.res, prep.antialias,
                               prep.dtype) for k, i in enumerate(idx)]
     return (torch.cat(crops) - prep.mean[:, None, None]) / prep.std[:, None, None]
 
@@ -177,10 +179,10 @@ def _run_chunk(model: nn.Module, prep: PreparedInputs, sl: slice, return_maps: b
     depth_maps = part_maps = None
     if return_maps:
         sizes = [prep.sizes[i] for i in prep.image_index[sl].tolist()]
-        part_maps = [_pasted_map(out.part_logits[k:k + 1], center[k], scale[k], hw, labels=True)
+        part_maps = [paste_person_map(out.part_logits[k:k + 1], center[k], scale[k], hw, labels=True)
                      for k, hw in enumerate(sizes)]
         if out.depth is not None:
-            depth_maps = [_pasted_map(out.depth[k:k + 1], center[k], scale[k], hw, labels=False)
+            depth_maps = [paste_person_map(out.depth[k:k + 1], center[k], scale[k], hw, labels=False)
                           for k, hw in enumerate(sizes)]
     return ChunkResult(pose_rotmat=out.pose_rotmat, pose_6d=out.pose_6d, betas=out.betas, cam=out.cam,
                        transl=transl, vertices=verts, joints=joints, joints2d=joints2d, depth_crop=out.depth,
