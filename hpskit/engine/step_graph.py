@@ -258,8 +258,11 @@ def keep_lr_tensors_(optimizer: torch.optim.Optimizer, tensors: Sequence[Tensor]
 
     torch's schedulers ``fill_`` a tensor learning rate in place (torch ≥ 2.4): then this does nothing. A
     scheduler that assigned a new value instead (a float, or another tensor) has it copied into the tensor a
-    captured graph reads, and the tensor is put back into the group.
+    captured graph reads, and the tensor is put back into the group. No tensors (a float learning rate): a
+    no-op.
     """
+    if not tensors:
+        return
     for group, t in zip(optimizer.param_groups, tensors, strict=True):
         lr = group["lr"]
         if lr is t:
