@@ -248,6 +248,9 @@ class DPoSETrainRecipe:
         torch.compile or CUDA-graph replay)."""
         rt, weights = self.cfg.runtime, self.loss_weights
         self.model = self.net
+        if self.step_graph and self.dist.world_size > 1:
+            raise ConfigError("runtime.graph_scope=step is single-process only; use "
+                              "runtime.graph_scope=network (and cuda_graphs=false) under torchrun.")
         self.compiled_regions: list[str] = []
         if rt.compile:
             self._compile_cache()
@@ -270,9 +273,6 @@ class DPoSETrainRecipe:
                                                  find_unused_parameters=unused)
         if rt.compile and rt.compile_scope == "model":
             self.model = torch.compile(self.model)
-        if self.step_graph and self.dist.world_size > 1:
-            raise ConfigError("runtime.graph_scope=step is single-process only; use "
-                              "runtime.graph_scope=network (and cuda_graphs=false) under torchrun.")
         if rt.cuda_graphs and self.device.type == "cuda" and not self.step_graph:
             if self.dist.world_size > 1:
                 raise ConfigError("runtime.cuda_graphs=true is single-process only; switch it off under "
