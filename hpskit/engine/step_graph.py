@@ -115,6 +115,10 @@ class GraphedTrainStep:
         enabled: ``False`` runs ``fn`` eagerly on every call (same code path on every device).
         pool: Memory pool handle for the capture (``torch.cuda.graph_pool_handle()``), to share one with other
             graphs; ``None`` = a private pool.
+        capture_error_mode: ``torch.cuda.graph``'s mode. ``"thread_local"`` (default) forbids unsafe
+            CUDA calls (a synchronisation, ``cudaMalloc``) in the capturing thread only, so a data thread
+            that renders the next batch on its own stream (``data.prefetch``) may go on during the
+            capture; ``"global"`` forbids them in every thread.
 
     Shape:
         - inputs: tensors (or ``None``) of any shape; replays need those of the captured call.
@@ -126,14 +130,19 @@ class GraphedTrainStep:
         eager_calls: Calls that ran ``fn`` eagerly (warm-up, CPU, disabled, other signatures).
     """
 
-    def __init__(self, fn: StepFn, *, warmup: int = 3, enabled: bool = True, pool: Any = None) -> None:
+    def __init__(self, fn: StepFn, *, warmup: int = 3, enabled: bool = True, pool: Any = None,
+                 capture_error_mode: str = "thread_local") -> None:
         if int(warmup) < 1:
             raise ConfigError(f"GraphedTrainStep: warmup must be ≥ 1 (eager steps before the capture); got "
                               f"{warmup}.")
         self.fn = fn
         self.warmup = int(warmup)
         self.enabled = enabled
+        if capture_error_mode not in ("global", "thread_local", "relaxed"):
+            raise ConfigError(f"GraphedTrainStep: capture_error_mode must be 'global', 'thread_local' or "
+                              f"'relaxed'; got {capture_error_mode!r}.")
         self.pool = pool
+        self.capture_error_mode = capture_error_mode
         self.replays = 0
         self.eager_calls = 0
         self._warm = 0
@@ -178,7 +187,7 @@ class GraphedTrainStep:
         static = tuple(None if x is None else x.detach().clone() for x in inputs)
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph, pool=self.pool):
+            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode=self.capture_error_mode):
                 out = _check_outputs(self.fn(*static))
         except ConfigError:
             raise

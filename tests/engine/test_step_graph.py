@@ -102,6 +102,8 @@ def test_cpu_is_an_exact_eager_pass_through():
 def test_bad_arguments_and_outputs():
     with pytest.raises(ConfigError, match="warmup"):
         GraphedTrainStep(lambda x: {"x": x}, warmup=0)
+    with pytest.raises(ConfigError, match="capture_error_mode"):
+        GraphedTrainStep(lambda x: {"x": x}, capture_error_mode="local")
     with pytest.raises(ConfigError, match="dict of str -> Tensor"):
         GraphedTrainStep(lambda x: x)(torch.ones(1))
     with pytest.raises(ConfigError, match="dict of str -> Tensor"):
