@@ -9,6 +9,11 @@ clip + guard + optimizer; and the whole step without the inner synchronisations 
 startup: ``setup_s`` (``rec.setup()``) and ``first_step_s`` (the first phased step, which includes any
 compilation and CUDA-graph capture; run twice to see the compile cache's effect).
 
+With ``runtime.graph_scope=step`` the whole step is one CUDA graph, so its phases cannot be timed apart: the
+phased loop is skipped (``phases_ms`` are ``null``, ``phases_measured`` false), the warm-up runs the
+recipe's own step (3 eager steps, then the capture: ``--warmup`` must be ≥ 4 so that every timed step is a
+replay), ``first_step_s`` is the first (eager) step and ``capture_step_s`` the capturing one.
+
     python benchmarks/bench_recipe.py --out bench_recipe.json runtime.cuda_graphs=true
 
 Trailing ``key=value`` arguments are config overrides (as for train.py).
@@ -116,15 +121,37 @@ def main() -> None:
             for k, a, b in zip(phases, t[:-1], t[1:]):
                 phases[k].append(b - a)
 
+    step_graph = getattr(rec, "step_graph", False)
+    capture_step_s = None
+    if step_graph and args.warmup < 4:
+        raise SystemExit("--warmup must be ≥ 4 with runtime.graph_scope=step (3 eager steps + the capture)")
+
+    rec._reset_window()  # the recipe's steps add their numbers to the log window when read
+
+    def recipe_step():
+        rec._train_step(rec.stream.next())
+        rec.step += 1
+        rec._read_pending()  # keeps the guard's counts; one read per warm-up step is fine here
+
     _sync(dev)
     t_first = time.perf_counter()
-    phased_step(False)  # the first step: compilation (runtime.compile) and CUDA-graph capture happen here
+    # The first step: compilation (runtime.compile) and CUDA-graph capture (graph_scope=network) happen here.
+    (recipe_step if step_graph else lambda: phased_step(False))()
     _sync(dev)
     first_step_s = time.perf_counter() - t_first
-    for _ in range(args.warmup - 1):
-        phased_step(False)
-    for _ in range(args.steps):
-        phased_step(True)
+    if step_graph:  # one graph for the whole step: no phases; warm up to (and past) the capture
+        for _ in range(args.warmup - 1):
+            t = time.perf_counter()
+            captured = rec.graphed_step.captured
+            recipe_step()
+            _sync(dev)
+            if not captured and rec.graphed_step.captured:
+                capture_step_s = time.perf_counter() - t
+    else:
+        for _ in range(args.warmup - 1):
+            phased_step(False)
+        for _ in range(args.steps):
+            phased_step(True)
     _sync(dev)
     t0 = time.perf_counter()
     skipped0 = rec.guard.total_skipped
@@ -154,16 +181,23 @@ def main() -> None:
         if args.profile_out:
             args.profile_out.write_text(tables)
     bs = cfg.data.batch_size
+    graph = rec.graphed_step if step_graph else rec.model
     res = {
         "benchmark": "bench_recipe", "date": time.strftime("%Y-%m-%d"),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "torch": torch.__version__, "overrides": args.overrides, "batch": bs,
-        "phases_ms": {k: round(1e3 * statistics.median(v), 2) for k, v in phases.items()},
-        "phased_step_ms": round(1e3 * sum(statistics.median(v) for v in phases.values()), 2),
+        "graph_scope": cfg.runtime.graph_scope if cfg.runtime.cuda_graphs else None,
+        "phases_measured": not step_graph,
+        "phases_ms": ({k: None for k in phases} if step_graph else
+                      {k: round(1e3 * statistics.median(v), 2) for k, v in phases.items()}),
+        "phased_step_ms": (None if step_graph else
+                           round(1e3 * sum(statistics.median(v) for v in phases.values()), 2)),
         "step_ms": round(1e3 * whole_s, 2),
         "images_per_s": round(bs / whole_s, 1),
-        "graph_replays": getattr(rec.model, "replays", None),
+        "graph_replays": getattr(graph, "replays", None),
+        "graph_captured": getattr(graph, "captured", None),
         "setup_s": round(setup_s, 2), "first_step_s": round(first_step_s, 2),
+        "capture_step_s": None if capture_step_s is None else round(capture_step_s, 2),
         "peak_gib": round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.type == "cuda" else None,
         "first_nonfinite_phased": finite_log[0] if finite_log else None,
         "phased_steps_skipped": skipped_phased[0],

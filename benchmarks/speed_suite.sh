@@ -11,7 +11,8 @@
 #              non-finite, if it does)
 #   training   bench_recipe.py rows in one run: the authors' way (eager fp32, NCHW, no graphs, no prefetch,
 #              default Adam), synthetic.yaml (W48), and the compact encoders (hrnet_w18, efficientnet_lite0);
-#              EXTRA_ROWS (";"-separated override lists) adds rows
+#              then W48 and efficientnet_lite0 with runtime.graph_scope=step (the whole step as one CUDA
+#              graph: whole-step time only, no phases); EXTRA_ROWS (";"-separated override lists) adds rows
 #   sustained  a real train.py run of synthetic.yaml for SUSTAINED_MIN minutes (default 2.5) with evaluation,
 #              panels and checkpoints, to compare its wall-clock rate with the step benchmark
 # Every section is bounded by `timeout`; a failed section is logged and the next one runs.
@@ -54,6 +55,10 @@ for section in "$@"; do
         recipe_row train_w48 120
         recipe_row train_w18 120 model.encoder=hrnet_w18
         recipe_row train_effl0 120 model.encoder=efficientnet_lite0
+        # The whole step (network, bodies, losses, backward, clip, guard flag, fused Adam) as one CUDA graph:
+        # 3 eager steps, then the capture; phases cannot be timed apart (phases_ms null).
+        recipe_row train_w48_stepgraph 180 runtime.graph_scope=step
+        recipe_row train_effl0_stepgraph 180 model.encoder=efficientnet_lite0 runtime.graph_scope=step
         IFS=';' read -ra extra <<< "${EXTRA_ROWS:-}"
         i=0
         for row in "${extra[@]}"; do

@@ -1,5 +1,6 @@
 """Training-loop utilities shared by the recipes: typed configs, checkpoints with exact resume, DDP helpers,
-the NaN/inf guard, CUDA-graph replay of a network's training step, regional ``torch.compile`` of repeated
+the NaN/inf guard, CUDA-graph replay of a network's training step or of the whole step
+(:class:`GraphedTrainStep`), regional ``torch.compile`` of repeated
 blocks with a persistent compile cache, a resumable distributed sampler, run
 logging, the training step of D-PoSE (:mod:`~hpskit.engine.steps`: network → body → loss) and its evaluation
 loops (:mod:`~hpskit.engine.evaluation`: 3DPW / EMDB and the held-out synthetic split).
@@ -48,7 +49,15 @@ from .guard import (
     supports_device_skip,
 )
 from .sampler import ResumableDistributedSampler
-from .steps import GT_HANDS, autocast, forward_loss
+from .step_graph import (
+    GraphedTrainStep,
+    StepCaptureError,
+    keep_lr_tensors_,
+    make_lr_capturable_,
+    portable_optimizer_state,
+    portable_scheduler_state,
+)
+from .steps import GT_HANDS, TrainStep, autocast, batch_from_tensors, batch_tensors, forward_loss, train_step
 from .tracking import RunLogger, Throughput, gpu_memory_gb, read_jsonl
 
 __all__ = [
@@ -56,12 +65,15 @@ __all__ = [
     "DistInfo",
     "GT_HANDS",
     "GraphedModule",
+    "GraphedTrainStep",
     "NonFiniteGuard",
     "ParamSnapshot",
     "ResumableDistributedSampler",
     "RunLogger",
+    "StepCaptureError",
     "StepVerdict",
     "Throughput",
+    "TrainStep",
     "TrainingDivergedError",
     "all_gather_object",
     "all_reduce_mean",
@@ -69,6 +81,8 @@ __all__ = [
     "any_rank_tensor",
     "atomic_torch_save",
     "autocast",
+    "batch_from_tensors",
+    "batch_tensors",
     "atomic_write_bytes",
     "barrier",
     "broadcast_buffers",
@@ -91,13 +105,18 @@ __all__ = [
     "group_grad_norms",
     "init_distributed",
     "is_distributed",
+    "keep_lr_tensors_",
     "load_config",
+    "make_lr_capturable_",
     "module_groups",
     "nonfinite_flag",
     "parse_overrides",
+    "portable_optimizer_state",
+    "portable_scheduler_state",
     "read_jsonl",
     "restore_rng_state",
     "save_config",
     "step_unless_bad",
     "supports_device_skip",
+    "train_step",
 ]

@@ -23,6 +23,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -44,15 +45,18 @@ from hpskit.encoders import (  # noqa: E402
 from hpskit.engine import (  # noqa: E402
     CheckpointManager,
     GraphedModule,
+    GraphedTrainStep,
     NonFiniteGuard,
     ParamSnapshot,
     RunLogger,
     TrainingDivergedError,
+    TrainStep,
     all_gather_object,
     all_reduce_mean,
     any_rank,
     any_rank_tensor,
     barrier,
+    batch_tensors,
     broadcast_buffers,
     capture_rng_state,
     check_resume_config,
@@ -66,9 +70,13 @@ from hpskit.engine import (  # noqa: E402
     gpu_memory_gb,
     group_grad_norms,
     init_distributed,
+    keep_lr_tensors_,
     load_config,
+    make_lr_capturable_,
     module_groups,
     nonfinite_flag,
+    portable_optimizer_state,
+    portable_scheduler_state,
     restore_rng_state,
     save_config,
     step_unless_bad,
@@ -80,6 +88,8 @@ from hpskit.models import DPoSE  # noqa: E402
 from hpskit.render import make_panel  # noqa: E402
 
 logger = logging.getLogger("dpose.train")
+
+_STEP_GRAPH_WARMUP = 3  # eager steps before the whole step is captured (runtime.graph_scope=step)
 
 _BAD = "_bad"  # name of the deferred steps' "skipped on the device" flag (any rank), never logged
 
@@ -207,6 +217,10 @@ class DPoSETrainRecipe:
                                  eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay,
                                  fused=True if cfg.optim.fused else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.step_graph = cfg.runtime.graph_scope == "step"
+        # The whole step in one CUDA graph reads the learning rate from a device tensor that the scheduler
+        # fills in place (made after the scheduler, whose base rates stay floats; again after a resume).
+        self._lr_tensors = make_lr_capturable_(self.optimizer, self.device) if self.step_graph else []
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
         self.guard = NonFiniteGuard(cfg.runtime.max_bad_steps)
         # Read the steps' numbers every `sync_every` steps (skip bad steps on the device), or every step;
@@ -221,6 +235,10 @@ class DPoSETrainRecipe:
         of an older version), else read every step."""
         can = supports_device_skip(self.optimizer) and not self.scaler.is_enabled()
         self.defer = self.sync_every > 1 and can
+        if self.step_graph and not self.defer:
+            raise ConfigError("runtime.graph_scope=step needs a fused optimizer that skips bad steps on the "
+                              "device and sync_every > 1 (the resumed optimizer is not fused?); use "
+                              "runtime.graph_scope=network")
         if self.sync_every > 1 and not can:
             logger.warning("runtime.sync_every=%d needs an optimizer that skips bad steps on the device "
                            "(fused Adam); reading every step instead", self.sync_every)
@@ -230,6 +248,9 @@ class DPoSETrainRecipe:
         torch.compile or CUDA-graph replay)."""
         rt, weights = self.cfg.runtime, self.loss_weights
         self.model = self.net
+        if self.step_graph and self.dist.world_size > 1:
+            raise ConfigError("runtime.graph_scope=step is single-process only; use "
+                              "runtime.graph_scope=network (and cuda_graphs=false) under torchrun.")
         self.compiled_regions: list[str] = []
         if rt.compile:
             self._compile_cache()
@@ -252,11 +273,18 @@ class DPoSETrainRecipe:
                                                  find_unused_parameters=unused)
         if rt.compile and rt.compile_scope == "model":
             self.model = torch.compile(self.model)
-        if rt.cuda_graphs and self.device.type == "cuda":
+        if rt.cuda_graphs and self.device.type == "cuda" and not self.step_graph:
             if self.dist.world_size > 1:
                 raise ConfigError("runtime.cuda_graphs=true is single-process only; switch it off under "
                                   "torchrun.")
             self.model = GraphedModule(self.net, autocast_dtype=torch.bfloat16 if rt.bf16 else None)
+        if self.step_graph:  # the whole step (network included) from one graph; eager on the CPU
+            self.step_fn = TrainStep(self.model, self.body, self.loss_fn, self.optimizer, self.params,
+                                     grad_clip_norm=self.cfg.optim.grad_clip_norm, bf16=rt.bf16,
+                                     channels_last=rt.channels_last, gt_hands=self.cfg.loss.gt_hands,
+                                     autocast_cache=False)
+            self.graphed_step = GraphedTrainStep(self.step_fn.from_tensors, warmup=_STEP_GRAPH_WARMUP,
+                                                 enabled=rt.cuda_graphs)
 
     def _compile_cache(self) -> None:
         """Point inductor's caches at ``runtime.compile_cache`` (``auto``: keep ``$TORCHINDUCTOR_CACHE_DIR``
@@ -338,7 +366,10 @@ class DPoSETrainRecipe:
         if self.main:
             state = {
                 "step": self.step, "world_size": self.dist.world_size, "model": self.net.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                # Learning rates as floats (a graphed step holds them in device tensors): loadable by either
+                # runtime.graph_scope.
+                "optimizer": portable_optimizer_state(self.optimizer.state_dict()),
+                "scheduler": portable_scheduler_state(self.scheduler.state_dict()),
                 "scaler": self.scaler.state_dict(), "guard": self.guard.state_dict(),
                 "ranks": per_rank, "config": config_to_yaml(self.cfg),
             }
@@ -349,6 +380,8 @@ class DPoSETrainRecipe:
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.step_graph:  # the loaded groups hold float learning rates: back into device tensors
+            self._lr_tensors = make_lr_capturable_(self.optimizer, self.device)
         self.scaler.load_state_dict(state["scaler"])
         self.guard.load_state_dict(state["guard"])
         self.step = int(state["step"])
@@ -373,6 +406,8 @@ class DPoSETrainRecipe:
             host; the numbers wait on the device in ``self._pending`` for :meth:`_read_pending`. ``extras``:
             the network output and bodies (:func:`hpskit.engine.forward_loss`).
         """
+        if self.step_graph:
+            return self._train_step_graphed(batch)
         rt = self.cfg.runtime
         total, terms, extras = forward_loss(self.model, self.body, self.loss_fn, batch, bf16=rt.bf16,
                                             channels_last=rt.channels_last, gt_hands=self.cfg.loss.gt_hands)
@@ -415,6 +450,19 @@ class DPoSETrainRecipe:
         if diag:
             scalars.update(zip(diag, torch.stack(list(diag.values())).float().tolist()))
         return verdict.ok, scalars, extras
+
+    def _train_step_graphed(self, batch) -> tuple[None, None, dict]:
+        """``runtime.graph_scope=step``: the whole step (:class:`hpskit.engine.TrainStep`) replayed from one
+        CUDA graph (eager for the first steps, on the CPU and for other batch shapes), then the learning-rate
+        schedule; its numbers are queued for :meth:`_read_pending` as a deferred step's. ``extras`` hold the
+        graph's static outputs (valid until the next step): the panel reads them at once."""
+        out = self.graphed_step(*batch_tensors(batch))
+        self.scheduler.step()
+        keep_lr_tensors_(self.optimizer, self._lr_tensors)
+        values = torch.cat([out["numbers"], out["bad"].reshape(1)])  # a copy: the graph overwrites `out`
+        self._pending.append((self.step + 1, (*self.step_fn.names, _BAD), values))
+        return None, None, {"out": TrainStep.output(out),
+                            "pred_body": SimpleNamespace(vertices=out["pred_vertices"])}
 
     def _step_on_device(self, names: list[str], numbers: torch.Tensor, diag: dict[str, torch.Tensor],
                         stats: bool) -> None:
@@ -546,7 +594,7 @@ class DPoSETrainRecipe:
         global_batch = self.cfg.data.batch_size * self.dist.world_size
         means = all_reduce_mean({k: t / c if c else float("nan") for k, (t, c) in self._window.items()})
         dt = time.perf_counter() - self._t_window
-        means.update(lr=self.optimizer.param_groups[0]["lr"],
+        means.update(lr=float(self.optimizer.param_groups[0]["lr"]),  # a tensor with graph_scope=step
                      images_per_s=self._n_window * global_batch / dt,
                      gpu_mem_gb=gpu_memory_gb(self.device), skipped_total=self.guard.total_skipped,
                      data_position=self.stream.position)

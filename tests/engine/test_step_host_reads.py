@@ -4,17 +4,22 @@ the GPU, reading its numbers every ``runtime.sync_every`` steps; a read inside i
 :func:`hpskit.engine.forward_loss` (network in train mode, predicted and ground-truth SMPL-X bodies,
 :class:`~hpskit.losses.DPoSELoss`), the backward pass and ``clip_grad_norm_`` on the smoke recipe's model
 (HRNet-W18, 64×64 crops, stand-in body, a synthetic batch of 2) with every host read patched to raise
-(``tests/_host_reads.py``). The GPU twin asks CUDA itself (``torch.cuda.set_sync_debug_mode("error")``).
+(``tests/_host_reads.py``); and the whole step that ``runtime.graph_scope=step`` replays as one CUDA graph
+(:class:`hpskit.engine.TrainStep`: the above plus the bad-step flag and fused Adam with a tensor learning
+rate, and the scheduler filling that tensor). The GPU twin asks CUDA itself
+(``torch.cuda.set_sync_debug_mode("error")``).
 """
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 from _host_reads import forbid_host_reads
 
 from hpskit.data import SyntheticConfig, SyntheticHumans
-from hpskit.engine import forward_loss
+from hpskit.engine import TrainStep, forward_loss, keep_lr_tensors_, make_lr_capturable_
 from hpskit.losses import DPoSELoss
 from hpskit.models import DPoSE, DPoSEConfig
 
@@ -63,3 +68,35 @@ def test_forward_loss_and_backward_make_no_cuda_sync(smoke):
     finally:
         torch.cuda.set_sync_debug_mode("default")
         net.cpu()
+
+
+def _whole_step_setup(net):
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-4, fused=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (s + 1))
+    return params, opt, sched, make_lr_capturable_(opt)
+
+
+def test_the_whole_step_makes_no_host_read(smoke, monkeypatch):
+    """What ``runtime.graph_scope=step`` captures — forward, bodies, loss, backward, clip, the bad-step flag
+    and fused Adam with a tensor learning rate — plus the scheduler that fills that tensor after the step,
+    read nothing on the host. (A bad step runs the very same ops with other values: the flag is a multiply
+    inside the fused kernel, not a branch; tests/recipes/test_step_graph.py skips one.)"""
+    net, batch = smoke
+    net = copy.deepcopy(net)
+    params, opt, sched, lrs = _whole_step_setup(net)
+    step = TrainStep(net, net.body_model, DPoSELoss(preset="paper"), opt, params, grad_clip_norm=1.5,
+                     autocast_cache=False)
+    step(batch)  # the first Adam step makes its state (as the warm-up steps before a capture do)
+    sched.step()
+    before = [p.detach().clone() for p in params]
+    with forbid_host_reads(monkeypatch):
+        out = step(batch)
+        sched.step()
+        keep_lr_tensors_(opt, lrs)
+    assert opt.param_groups[0]["lr"] is lrs[0] and float(lrs[0]) == pytest.approx(1e-4 / 3, rel=1e-12)
+    assert step.names[0] == "loss" and step.names[-1] == "grad_norm" and "raw/vertices" in step.names
+    assert out["numbers"].shape == (len(step.names),) and out["pred_vertices"].shape[:1] == (2,)
+    assert float(out["bad"]) == 0.0 and torch.isfinite(out["numbers"]).all()
+    moved = [not torch.equal(p, q) for p, q in zip(before, params)]
+    assert sum(moved) > len(moved) // 2  # the update was made

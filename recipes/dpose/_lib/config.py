@@ -285,6 +285,15 @@ class RuntimeConfig:
         cuda_graphs: Replay the network's forward and backward as CUDA graphs
             (:class:`hpskit.engine.GraphedModule`; single process, CUDA only, ignored on the CPU). With
             ``compile_scope="blocks"`` the graph's eager warm-up passes compile the blocks before capture.
+        graph_scope: What ``cuda_graphs`` replays: ``"network"`` (the network's forward and backward,
+            :class:`hpskit.engine.GraphedModule`; the default) or ``"step"`` (the whole step as one CUDA
+            graph, :class:`hpskit.engine.GraphedTrainStep`: network, predicted and ground-truth bodies,
+            losses, backward, global clip, the bad-step flag and fused Adam; the first 3 steps run
+            eagerly, the 4th captures; on the CPU and for other batch shapes the same step runs eagerly).
+            ``"step"`` needs ``cuda_graphs``, deferred reading (``sync_every``, or ``log.every`` when it is
+            0, above 1), ``optim.fused``, ``optim.clip_mode=global``, no ``log.grad_stats`` and a single
+            process; the learning rate is then a device tensor (float32 on CUDA) that the schedule updates
+            in place. Checkpoints store it as a float, so runs resume across scopes.
         cudnn_benchmark: Let cuDNN time its convolution algorithms once per shape (CUDA only).
         max_bad_steps: Consecutive non-finite steps that stop the run.
         sync_every: Steps between reads of the step's numbers (loss terms, gradient norm, the "bad step" flag)
@@ -317,6 +326,7 @@ class RuntimeConfig:
     compile_scope: str = "blocks"
     compile_cache: str = "auto"
     cuda_graphs: bool = False
+    graph_scope: str = "network"
     cudnn_benchmark: bool = True
     max_bad_steps: int = 10
     sync_every: int = 0
@@ -333,6 +343,10 @@ class RuntimeConfig:
             p.append(f"sync_every must be ≥ 0 (0 = log.every, 1 = read every step); got {self.sync_every}")
         if self.compile_scope not in ("blocks", "model"):
             p.append(f"compile_scope must be 'blocks' or 'model'; got {self.compile_scope!r}")
+        if self.graph_scope not in ("network", "step"):
+            p.append(f"graph_scope must be 'network' or 'step'; got {self.graph_scope!r}")
+        elif self.graph_scope == "step" and not self.cuda_graphs:
+            p.append("graph_scope='step' replays the whole step from a CUDA graph: it needs cuda_graphs=true")
         if self.cuda_graphs and self.compile and self.compile_scope == "model":
             p.append("cuda_graphs and compile with compile_scope='model' are alternatives; switch one off or "
                      "use compile_scope='blocks'")
@@ -380,4 +394,26 @@ class TrainConfig:
         w, _ = resolved_loss(self.loss) if not self.loss.validate() else (None, None)
         if w is not None and not self.model.use_depth and (w.depth > 0 or w.depth_ssim > 0):
             p.append("model.use_depth=false but the loss supervises depth; set loss.supervise_depth=false")
+        p.extend(self._step_graph_conflicts())
+        return p
+
+    def _step_graph_conflicts(self) -> list[str]:
+        """What ``runtime.graph_scope=step`` (the whole step in one CUDA graph) cannot run with."""
+        rt = self.runtime
+        if rt.graph_scope != "step":
+            return []
+        p = []
+        every = rt.sync_every or self.log.every
+        if every <= 1:
+            p.append(f"runtime.graph_scope=step needs the step's numbers read late (runtime.sync_every > 1, "
+                     f"or log.every > 1 with sync_every=0): a graph cannot read them every step; got "
+                     f"sync_every={rt.sync_every}, log.every={self.log.every}")
+        if not self.optim.fused:
+            p.append("runtime.graph_scope=step needs optim.fused=true (the fused Adam skips a bad step on "
+                     "the device and reads a tensor learning rate)")
+        if self.optim.clip_mode != "global":
+            p.append(f"runtime.graph_scope=step needs optim.clip_mode=global; got {self.optim.clip_mode!r}")
+        if self.log.grad_stats:
+            p.append("runtime.graph_scope=step cannot record log.grad_stats (per-module norms and update "
+                     "sizes are read on the host); set log.grad_stats=false")
         return p
