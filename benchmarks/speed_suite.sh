@@ -6,7 +6,7 @@
 # Sections (each writes OUT_DIR/<section>*.json / .txt / .log):
 #   inference  benchmarks/bench_inference.py: W48 and the shipped compact model, batch 1/32/256, four variants
 #   profile    bench_recipe.py --profile on synthetic.yaml (W48), read every step and deferred: phases + top
-#              kernels by GPU time
+#              kernels by GPU time; then the same for the compact EfficientNet-Lite0 step
 #   race       bench_recipe.py with HRNet-W18, CUDA graphs, prefetch on and off (where a loss first goes
 #              non-finite, if it does)
 #   training   bench_recipe.py rows in one run: the authors' way (eager fp32, NCHW, no graphs, no prefetch,
@@ -45,7 +45,11 @@ for section in "$@"; do
         run profile_before 150 python benchmarks/bench_recipe.py --config "$CFG" --profile \
             --profile-out "$OUT/profile_before_tables.txt" --out "$OUT/profile_before.json" runtime.sync_every=1
         run profile_after 150 python benchmarks/bench_recipe.py --config "$CFG" --profile \
-            --profile-out "$OUT/profile_after_tables.txt" --out "$OUT/profile_after.json" ;;
+            --profile-out "$OUT/profile_after_tables.txt" --out "$OUT/profile_after.json"
+        # the compact model's step (EfficientNet-Lite0): where its time goes against the 3x-W48 goal
+        run profile_effl0 150 python benchmarks/bench_recipe.py --config "$CFG" --profile \
+            --profile-out "$OUT/profile_effl0_tables.txt" --out "$OUT/profile_effl0.json" \
+            model.encoder=efficientnet_lite0 ;;
     race)
         recipe_row race_w18_prefetch 120 model.encoder=hrnet_w18 data.prefetch=true
         recipe_row race_w18_noprefetch 120 model.encoder=hrnet_w18 data.prefetch=false ;;
