@@ -6,7 +6,9 @@ Variants (each on the same model, in one run, so ratios compare like with like):
 * ``bf16_cl``: bf16 autocast + channels_last;
 * ``fused_bf16_cl``: BatchNorm folded into the convolutions (``model.optimize_for_inference()``), bf16,
   channels_last;
-* ``fused_bf16_cl_graph``: the same forward (network + body) captured once as a CUDA graph and replayed.
+* ``fused_bf16_cl_graph``: the same forward (network + body) captured once as a CUDA graph and replayed;
+* ``fused_bf16_cl_graph_lean``: the same with ``depth_map=False`` (the depth decoder's full-resolution layers
+  skipped: pose, shape, camera and vertices are bit-identical; no depth map is returned).
 
 Times are CUDA-event medians over ``--iters`` calls after ``--warmup``; images/s = batch / median.
 
@@ -24,13 +26,13 @@ import torch
 from hpskit.models import DPoSE, DPoSEConfig
 
 
-def _forward(model, images, bbox):
-    out = model(images, bbox)
+def _forward(model, images, bbox, depth_map=True):
+    out = model(images, bbox, depth_map=depth_map)
     body = model.body_model.forward_pose(out.pose_rotmat.float(), out.betas.float())
     return body.vertices
 
 
-def time_variant(model, batch, bf16, channels_last, graph, iters, warmup):
+def time_variant(model, batch, bf16, channels_last, graph, iters, warmup, depth_map=True):
     dev = next(model.parameters()).device
     images = torch.randn(batch, 3, 224, 224, device=dev)
     if channels_last:
@@ -39,7 +41,7 @@ def time_variant(model, batch, bf16, channels_last, graph, iters, warmup):
 
     def run():
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-            return _forward(model, images, bbox)
+            return _forward(model, images, bbox, depth_map)
 
     with torch.inference_mode():
         for _ in range(warmup):
@@ -90,15 +92,16 @@ def main() -> None:
             fused = base.optimize_for_inference()
         finally:
             torch.backends.cudnn.allow_tf32 = tf32
-        variants = {"fp32": (base, False, False, False), "bf16_cl": (base, True, True, False),
-                    "fused_bf16_cl": (fused, True, True, False),
-                    "fused_bf16_cl_graph": (fused, True, True, True)}
-        for vname, (m, bf16, cl, graph) in variants.items():
+        variants = {"fp32": (base, False, False, False, True), "bf16_cl": (base, True, True, False, True),
+                    "fused_bf16_cl": (fused, True, True, False, True),
+                    "fused_bf16_cl_graph": (fused, True, True, True, True),
+                    "fused_bf16_cl_graph_lean": (fused, True, True, True, False)}
+        for vname, (m, bf16, cl, graph, depth_map) in variants.items():
             if cl and m is base:
                 m = m.to(memory_format=torch.channels_last)
             for batch in (int(b) for b in args.batches.split(",")):
                 try:
-                    r = time_variant(m, batch, bf16, cl, graph, args.iters, args.warmup)
+                    r = time_variant(m, batch, bf16, cl, graph, args.iters, args.warmup, depth_map)
                 except Exception as e:  # one failing variant (e.g. a graph capture) must not lose the others
                     r = {"batch": batch, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}
                     print(f"{name:8s} {vname:20s} batch {batch:4d}: FAILED {r['error']}", flush=True)
