@@ -17,8 +17,7 @@ import textwrap
 import time
 
 import pytest
-import torch
-from recipe_helpers import RECIPE, REPO, SMOKE
+from recipe_helpers import RECIPE, REPO, SMOKE, equal_states
 
 from hpskit.engine import CheckpointManager, read_jsonl
 
@@ -56,19 +55,6 @@ LAUNCHER = textwrap.dedent("""
 """)
 
 
-def _equal_states(a, b, path="") -> list[str]:
-    """Paths where two nested state dicts differ (tensors compared bitwise)."""
-    if isinstance(a, torch.Tensor):
-        return [] if isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b) else [path]
-    if isinstance(a, dict):
-        if set(a) != set(b):
-            return [f"{path} keys"]
-        return [d for k in a for d in _equal_states(a[k], b[k], f"{path}.{k}")]
-    if isinstance(a, (list, tuple)):
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _equal_states(x, y, f"{path}[{i}]")]
-    return [] if a == b else [path]
-
-
 def test_sigkill_and_resume_is_bitwise_identical(smoke_run, tmp_path):
     # The smoke run is the uninterrupted reference: 4 steps, checkpoints at 2 and 4.
     out = tmp_path / "killed"
@@ -104,7 +90,7 @@ def test_sigkill_and_resume_is_bitwise_identical(smoke_run, tmp_path):
     got = CheckpointManager.load(ckpt.latest())
     assert got["step"] == ref["step"] == 4
     for key in ("model", "optimizer", "scheduler", "guard"):
-        diffs = _equal_states(ref[key], got[key], key)
+        diffs = equal_states(ref[key], got[key], key)
         assert not diffs, f"resumed run differs from the straight run in {diffs[:10]}"
     assert got["ranks"][0]["data"] == ref["ranks"][0]["data"]
     # The resumed run's log has each step once, with the straight run's losses.

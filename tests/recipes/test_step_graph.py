@@ -15,9 +15,15 @@ import math
 
 import pytest
 import torch
-from recipe_helpers import FAST, SMOKE
-from test_resume import _equal_states
-from test_sync_every import _same_optimizer_state, _same_snapshot, _train, _train_records
+from recipe_helpers import (
+    FAST,
+    SMOKE,
+    equal_states,
+    same_optimizer_state,
+    same_snapshot,
+    smoke_train,
+    train_records,
+)
 
 from hpskit.core import ConfigError
 from hpskit.engine import CheckpointManager, load_config, read_jsonl
@@ -29,8 +35,9 @@ SCHEDULE = ["optim.scheduler=cosine", "optim.warmup_steps=2"]  # the learning ra
 @pytest.mark.slow  # two short recipe runs with a NaN step
 def test_step_scope_trains_exactly_as_the_deferred_network_step(recipe, tmp_path):
     common = ["runtime.max_steps=4", "log.every=4", "runtime.sync_every=3", *SCHEDULE]
-    net, _, net_snaps, net_losses, net_reads = _train(recipe, tmp_path / "network", common, bad_steps={2})
-    step, err, snaps, losses, reads = _train(recipe, tmp_path / "step", [*common, *STEP], bad_steps={2})
+    net, _, net_snaps, net_losses, net_reads = smoke_train(recipe, tmp_path / "network", common,
+                                                           bad_steps={2})
+    step, err, snaps, losses, reads = smoke_train(recipe, tmp_path / "step", [*common, *STEP], bad_steps={2})
     assert err is None and net.defer and step.defer and step.step_graph and not net.step_graph
     assert isinstance(step.optimizer.param_groups[0]["lr"], torch.Tensor)
     assert step.graphed_step.eager_calls == 4 and not step.graphed_step.captured  # the CPU: eager
@@ -38,19 +45,19 @@ def test_step_scope_trains_exactly_as_the_deferred_network_step(recipe, tmp_path
     assert math.isnan(losses[2]) and {k: v for k, v in losses.items() if k != 2} == {
         k: v for k, v in net_losses.items() if k != 2}
     # Step 2 was skipped on the device in both: weights and Adam state unchanged by it.
-    assert _same_snapshot(snaps[2], snaps[3]) and not _same_snapshot(snaps[3], snaps[4])
-    assert all(_same_snapshot(snaps[k], net_snaps[k]) for k in snaps)
+    assert same_snapshot(snaps[2], snaps[3]) and not same_snapshot(snaps[3], snaps[4])
+    assert all(same_snapshot(snaps[k], net_snaps[k]) for k in snaps)
     sd, net_sd = step.net.state_dict(), net.net.state_dict()
-    assert all(torch.equal(sd[k], net_sd[k]) for k in sd) and _same_optimizer_state(step, net)
+    assert all(torch.equal(sd[k], net_sd[k]) for k in sd) and same_optimizer_state(step, net)
     assert float(step.optimizer.param_groups[0]["lr"]) == net.optimizer.param_groups[0]["lr"]
     assert step.guard.total_skipped == net.guard.total_skipped == 1
-    (rec,) = _train_records(tmp_path / "step")
-    assert _train_records(tmp_path / "network") == [rec] and rec["skipped_total"] == 1
+    (rec,) = train_records(tmp_path / "step")
+    assert train_records(tmp_path / "network") == [rec] and rec["skipped_total"] == 1
 
 
 def _checkpoint_run(recipe, out, overrides):
-    return _train(recipe, out, ["runtime.max_steps=4", "log.every=2", "runtime.sync_every=25", *SCHEDULE,
-                                *overrides])[0]
+    return smoke_train(recipe, out, ["runtime.max_steps=4", "log.every=2", "runtime.sync_every=25", *SCHEDULE,
+                                     *overrides])[0]
 
 
 @pytest.mark.slow  # four short recipe runs
@@ -65,14 +72,14 @@ def test_checkpoints_are_the_network_scopes_and_resume_in_either_scope(recipe, t
     _checkpoint_run(recipe, tmp_path / "network", ["checkpoint.every=2"])
     other = CheckpointManager.load(tmp_path / "network" / "checkpoints" / "step_00000002.pt")
     for key in ("model", "optimizer", "scheduler", "guard"):
-        assert not _equal_states(state[key], other[key], key), key
+        assert not equal_states(state[key], other[key], key), key
     final = straight.net.state_dict()
     for scope in (["runtime.graph_scope=network"], STEP):
         resumed = _checkpoint_run(recipe, tmp_path / scope[-1].replace("=", "_"),
                                   [*scope, f"checkpoint.resume={ckpt}"])
         assert resumed.step_graph == (scope == STEP)
         sd = resumed.net.state_dict()
-        assert all(torch.equal(final[k], sd[k]) for k in final) and _same_optimizer_state(straight, resumed)
+        assert all(torch.equal(final[k], sd[k]) for k in final) and same_optimizer_state(straight, resumed)
         lr, want = resumed.optimizer.param_groups[0]["lr"], straight.optimizer.param_groups[0]["lr"]
         assert float(lr) == float(want)
 

@@ -15,141 +15,88 @@ import math
 
 import pytest
 import torch
-from recipe_helpers import FAST, SMOKE
+from recipe_helpers import (
+    same_optimizer_state,
+    same_snapshot,
+    smoke_train,
+    train_records,
+)
 
-from hpskit.engine import TrainingDivergedError, load_config, read_jsonl
-
-NAN = float("nan")
-# Fields of a train record that depend on wall-clock time, not on the numbers trained.
-TIMING = {"time", "images_per_s", "gpu_mem_gb"}
-
-
-def _train(recipe, out, overrides, bad_steps=()):
-    """Train the smoke model with ``overrides``; NaN in the loss at ``bad_steps``. Returns the recipe (after
-    cleanup), the raised error (or None), per-step snapshots taken before each step's update (a few
-    parameters and their Adam state), each step's host loss, and the pending reads ``(step, count)``."""
-    cfg = load_config(recipe.TrainConfig, SMOKE, [
-        f"output_dir={out}", "log.image_every=0", "checkpoint.every=0", "checkpoint.export=false",
-        "runtime.max_bad_steps=2", *FAST, *overrides])
-    rec = recipe.DPoSETrainRecipe(cfg)
-    snaps, losses, reads, error = {}, {}, [], None
-    try:
-        rec.setup()
-        forward, read = rec.loss_fn.forward, rec._read_pending
-        watched = rec.params[:3] + rec.params[-2:]
-
-        def poisoned(pred, target):
-            total, terms = forward(pred, target)
-            step = rec.step + 1
-            state = [{k: v.clone() for k, v in rec.optimizer.state[p].items()} for p in watched]
-            snaps[step] = ([p.detach().clone() for p in watched], state)
-            if step in bad_steps:
-                terms["weighted/vertices"] = terms["weighted/vertices"] * NAN
-                total = total * NAN
-            losses[step] = float(total.detach())
-            return total, terms
-
-        def counted_read():
-            if rec._pending:
-                reads.append((rec.step, len(rec._pending)))
-            read()
-
-        rec.loss_fn.forward, rec._read_pending = poisoned, counted_read
-        try:
-            rec.train()
-        except TrainingDivergedError as e:
-            error = e
-    finally:
-        rec.cleanup()
-    return rec, error, snaps, losses, reads
-
-
-def _same_snapshot(a, b) -> bool:
-    (pa, sa), (pb, sb) = a, b
-    return all(torch.equal(x, y) for x, y in zip(pa, pb)) and all(
-        s.keys() == t.keys() and all(torch.equal(s[k], t[k]) for k in s) for s, t in zip(sa, sb))
-
-
-def _same_optimizer_state(a, b) -> bool:
-    sa, sb = a.optimizer.state_dict()["state"], b.optimizer.state_dict()["state"]
-    return sa.keys() == sb.keys() and all(
-        sa[i].keys() == sb[i].keys() and all(torch.equal(sa[i][k], sb[i][k]) for k in sa[i]) for i in sa)
-
-
-def _train_records(out):
-    return [{k: v for k, v in r.items() if k not in TIMING}
-            for r in read_jsonl(out / "metrics.jsonl") if r["kind"] == "train"]
+from hpskit.engine import TrainingDivergedError
 
 
 @pytest.mark.slow  # two short recipe runs
 def test_deferred_reading_trains_exactly_as_reading_every_step(recipe, tmp_path):
     common = ["runtime.max_steps=4", "log.every=2"]
-    every, _, _, loss_every, reads_every = _train(recipe, tmp_path / "every",
+    every, _, _, loss_every, reads_every = smoke_train(recipe, tmp_path / "every",
                                                   [*common, "runtime.sync_every=1"])
-    late, _, _, loss_late, reads_late = _train(recipe, tmp_path / "late", [*common, "runtime.sync_every=25"])
+    late, _, _, loss_late, reads_late = smoke_train(recipe, tmp_path / "late",
+                                                    [*common, "runtime.sync_every=25"])
     assert not every.defer and late.defer and late.sync_every == 25
     assert reads_every == [] and reads_late == [(2, 2), (4, 2)]  # read at the log steps only, 2 steps each
     assert loss_every == loss_late
     sd_every, sd_late = every.net.state_dict(), late.net.state_dict()
     assert all(torch.equal(sd_every[k], sd_late[k]) for k in sd_every)  # weights and BatchNorm statistics
-    assert _same_optimizer_state(every, late)
+    assert same_optimizer_state(every, late)
     assert every.scheduler.last_epoch == late.scheduler.last_epoch == 4
-    recs = _train_records(tmp_path / "late")
-    assert recs == _train_records(tmp_path / "every") and [r["step"] for r in recs] == [2, 4]
+    recs = train_records(tmp_path / "late")
+    assert recs == train_records(tmp_path / "every") and [r["step"] for r in recs] == [2, 4]
     assert recs[0]["loss"] == pytest.approx((loss_late[1] + loss_late[2]) / 2, rel=1e-12)
 
 
 @pytest.mark.slow  # two short recipe runs
 def test_a_nan_step_is_skipped_on_the_device(recipe, tmp_path):
     common = ["runtime.max_steps=4", "log.every=4"]
-    every, _, _, _, _ = _train(recipe, tmp_path / "every", [*common, "runtime.sync_every=1"], bad_steps={2})
-    late, err, snaps, losses, reads = _train(recipe, tmp_path / "late", [*common, "runtime.sync_every=3"],
-                                             bad_steps={2})
+    every, _, _, _, _ = smoke_train(recipe, tmp_path / "every", [*common, "runtime.sync_every=1"],
+                                    bad_steps={2})
+    late, err, snaps, losses, reads = smoke_train(recipe, tmp_path / "late",
+                                                  [*common, "runtime.sync_every=3"], bad_steps={2})
     assert err is None and late.defer
     assert reads == [(3, 3), (4, 1)]  # every 3 steps, and at the log step
     # Step 2 changed neither the weights nor Adam's moments and step counter; steps 1 and 3 did.
-    assert _same_snapshot(snaps[2], snaps[3])
-    assert not _same_snapshot(snaps[1], snaps[2]) and not _same_snapshot(snaps[3], snaps[4])
+    assert same_snapshot(snaps[2], snaps[3])
+    assert not same_snapshot(snaps[1], snaps[2]) and not same_snapshot(snaps[3], snaps[4])
     assert [float(s["step"]) for s in snaps[3][1]] == [1.0] * 5
     assert late.guard.total_skipped == every.guard.total_skipped == 1 and late.guard.consecutive == 0
     # The window (steps 1-4) averages the three finite steps only, as when read every step.
-    (rec,) = _train_records(tmp_path / "late")
+    (rec,) = train_records(tmp_path / "late")
     assert rec["skipped_total"] == 1 and math.isnan(losses[2])
     assert rec["loss"] == pytest.approx((losses[1] + losses[3] + losses[4]) / 3, rel=1e-12)
-    assert _train_records(tmp_path / "every") == [rec]
+    assert train_records(tmp_path / "every") == [rec]
     # Constant schedule: the same trajectory, although only the deferred run stepped its scheduler at step 2.
     sd_every, sd_late = every.net.state_dict(), late.net.state_dict()
-    assert all(torch.equal(sd_every[k], sd_late[k]) for k in sd_every) and _same_optimizer_state(every, late)
+    assert all(torch.equal(sd_every[k], sd_late[k]) for k in sd_every) and same_optimizer_state(every, late)
     assert (every.scheduler.last_epoch, late.scheduler.last_epoch) == (3, 4)
 
 
 def test_k_bad_steps_in_a_row_stop_the_run_at_the_next_read(recipe, tmp_path, caplog):
     caplog.set_level(logging.WARNING)
-    late, err, snaps, _, reads = _train(recipe, tmp_path / "late", [
+    late, err, snaps, _, reads = smoke_train(recipe, tmp_path / "late", [
         "runtime.max_steps=5", "log.every=5", "runtime.sync_every=4"], bad_steps={2, 3})
     assert late.defer and isinstance(err, TrainingDivergedError)
     # Detected when read (after step 4), named at step 3 where the second bad step in a row happened.
     assert reads == [(4, 4)] and late.step == 4
     assert "step 3: 2 consecutive steps" in str(err) and "weighted/vertices" in str(err)
     assert "step 2 skipped" in caplog.text
-    assert _same_snapshot(snaps[2], snaps[3]) and _same_snapshot(snaps[3], snaps[4])  # both skipped
-    assert not (tmp_path / "late" / "metrics.jsonl").exists() or _train_records(tmp_path / "late") == []
+    assert same_snapshot(snaps[2], snaps[3]) and same_snapshot(snaps[3], snaps[4])  # both skipped
+    assert not (tmp_path / "late" / "metrics.jsonl").exists() or train_records(tmp_path / "late") == []
 
 
 @pytest.mark.slow  # two short recipe runs
 def test_a_checkpoint_reads_the_pending_steps_and_resumes_exactly(recipe, tmp_path):
     common = ["runtime.max_steps=4", "log.every=4", "runtime.sync_every=25"]
-    straight, _, _, loss_a, reads = _train(recipe, tmp_path / "straight", [*common, "checkpoint.every=2"],
-                                           bad_steps={2})
+    straight, _, _, loss_a, reads = smoke_train(recipe, tmp_path / "straight",
+                                                [*common, "checkpoint.every=2"], bad_steps={2})
     assert straight.defer and reads == [(2, 2), (4, 2)]  # the step-2 checkpoint read steps 1-2 first
     ckpt = tmp_path / "straight" / "checkpoints" / "step_00000002.pt"
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert state["guard"] == {"consecutive": 1, "total_skipped": 1}
-    resumed, _, _, loss_b, _ = _train(recipe, tmp_path / "resumed", [*common, f"checkpoint.resume={ckpt}"])
+    resumed, _, _, loss_b, _ = smoke_train(recipe, tmp_path / "resumed",
+                                           [*common, f"checkpoint.resume={ckpt}"])
     assert resumed.defer and resumed.guard.total_skipped == 1
     sd_a, sd_b = straight.net.state_dict(), resumed.net.state_dict()
-    assert all(torch.equal(sd_a[k], sd_b[k]) for k in sd_a) and _same_optimizer_state(straight, resumed)
+    assert all(torch.equal(sd_a[k], sd_b[k]) for k in sd_a) and same_optimizer_state(straight, resumed)
     assert loss_b == {3: loss_a[3], 4: loss_a[4]}
-    (rec,) = _train_records(tmp_path / "resumed")  # the resumed window: steps 3-4
+    (rec,) = train_records(tmp_path / "resumed")  # the resumed window: steps 3-4
     assert rec["step"] == 4 and rec["skipped_total"] == 1
     assert rec["loss"] == pytest.approx((loss_a[3] + loss_a[4]) / 2, rel=1e-12)
