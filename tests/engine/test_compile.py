@@ -27,14 +27,18 @@ def _close(got: torch.Tensor, want: torch.Tensor, rtol: float = RTOL) -> bool:
 
 
 @pytest.fixture
-def inductor_cache(request, monkeypatch):
+def inductor_cache(request, monkeypatch, tmp_path_factory):
     """Inductor's cache in pytest's cache folder (``.pytest_cache``: a rerun finds the compiled kernels; a
-    cold C++ compile costs ~10-20 s on 2 cores), and fresh dynamo caches and counters, so the graph counts are
-    this test's own. Yields dynamo's counters."""
+    cold C++ compile costs ~10-20 s on 2 cores; a session temporary folder when pytest's cache plugin is off,
+    ``-p no:cacheprovider``), and fresh dynamo caches and counters, so the graph counts are this test's own.
+    Yields dynamo's counters."""
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(request.config.cache.mkdir("hpskit_torchinductor")))
+    cache = getattr(request.config, "cache", None)
+    folder = (cache.mkdir("hpskit_torchinductor") if cache is not None
+              else tmp_path_factory.mktemp("hpskit_torchinductor"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(folder))
     torch._dynamo.reset()
     counters.clear()
     yield counters
