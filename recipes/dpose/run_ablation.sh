@@ -17,7 +17,7 @@
 # EVAL_SAMPLES (default 256), EXTRA_ROWS (";"-separated "name=overrides" rows run beside the three, e.g.
 # "dense5=loss.weights.parts_ce=5.0 loss.weights.depth=5.0"), CONTINUE=1 (resume each run from its last checkpoint: a budget split over
 # several commands; checkpoints are written when a run stops), MAX_PARALLEL (most runs at once; the rest wait
-# for a free slot; default: the GPU's free memory / GIB_PER_RUN (default 11; measured ~9-11 GiB per compact
+# for a free slot; default: the GPU's free memory / GIB_PER_RUN (default 11 for the compact config, else 20; ~9-11 GiB per compact
 # run with CUDA graphs, so 8 runs do not fit an 80 GB H100: 3 of 8 died of CUDA OOM on 2026-12-08), or all
 # runs when nvidia-smi is absent).
 set -euo pipefail
@@ -25,6 +25,9 @@ cd "$(dirname "$0")/../.."
 OUT=${1:-runs/ablation}
 shift || true
 CONFIG=${CONFIG:-recipes/dpose/configs/synthetic_compact.yaml}
+# per-run GPU memory for the default cap: compact runs measured 9-11 GiB; a full HRNet-W48 step peaks at
+# 15.4 GiB in bench_recipe.py, so other configs get 20 (room for evaluation and panels)
+[[ "$CONFIG" == *compact* ]] && GIB_PER_RUN=${GIB_PER_RUN:-11} || GIB_PER_RUN=${GIB_PER_RUN:-20}
 SEEDS=${SEEDS:-0 1}
 MINUTES=${MINUTES:-7}
 STEPS=${STEPS:-600}
@@ -52,7 +55,7 @@ if [[ -z "${MAX_PARALLEL:-}" ]]; then
     MAX_PARALLEL=$n
     if command -v nvidia-smi > /dev/null; then
         free_mib=$(nvidia-smi --query-gpu=memory.free --format=csv,noheader,nounits | head -1 | tr -dc 0-9)
-        [[ -n "$free_mib" ]] && MAX_PARALLEL=$(( free_mib / (${GIB_PER_RUN:-11} * 1024) ))
+        [[ -n "$free_mib" ]] && MAX_PARALLEL=$(( free_mib / (GIB_PER_RUN * 1024) ))
         (( MAX_PARALLEL < 1 )) && MAX_PARALLEL=1
     fi
 fi

@@ -79,6 +79,17 @@ def test_parallel_runs_capped_by_free_gpu_memory(tmp_path):
     assert res.returncode == 2 and "MAX_PARALLEL" in res.stdout
 
 
+def test_full_model_runs_get_more_memory_per_run(tmp_path):
+    # 46,000 MiB free: 4 compact runs (11 GiB each) but 2 full HRNet-W48 runs (20 GiB each) at once
+    res = _run(tmp_path, {"STEPS": "40"}, free_mib=46000)
+    assert "6 runs, 4 in parallel" in res.stdout, res.stdout
+    full = "recipes/dpose/configs/synthetic.yaml"
+    res = _run(tmp_path, {"STEPS": "40", "CONFIG": full}, free_mib=46000)
+    assert res.returncode == 0 and "6 runs, 2 in parallel" in res.stdout, res.stdout
+    res = _run(tmp_path, {"STEPS": "40", "CONFIG": full, "GIB_PER_RUN": "15"}, free_mib=46000)
+    assert "6 runs, 2 in parallel" in res.stdout  # 46,000 MiB / 15 GiB = 2.99 -> 2
+
+
 def test_a_crashed_run_is_reported_failed(tmp_path):
     res = _run(tmp_path, {"STEPS": "40", "STUB_FAIL": "depth_supervised/seed1"})
     assert res.returncode == 1
