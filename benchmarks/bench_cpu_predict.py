@@ -60,9 +60,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hpskit.core import ConfigError
-from hpskit.geometry import crop_cam_to_full_transl, perspective_project
-from hpskit.geometry.windows import paste_person_map
+from hpskit.core import ConfigError, atomic_write_text
+from hpskit.geometry import crop_cam_to_full_transl, paste_person_map, perspective_project
 from hpskit.models import DPoSE, DPoSEConfig, predict
 from hpskit.models.optimize import bf16_forward
 from hpskit.models.predict import _crops, prepare_inputs
@@ -243,9 +242,7 @@ def main() -> None:
         results["models"][name] = entry
         _print(name, entry)
     if args.out:
-        tmp = Path(args.out).with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        os.replace(tmp, args.out)
+        atomic_write_text(json.dumps(results, indent=2), args.out)
 
 
 def _print(name: str, entry: dict) -> None:

@@ -159,7 +159,7 @@ def _crops(prep: PreparedInputs, sl: slice, device) -> Tensor:
                  for k, i in enumerate(idx)]
     else:
         crops = [crop_person(prep.images[i], prep.center[sl][k], prep.scale[sl][k], prep.res, prep.antialias,
-                              prep.dtype) for k, i in enumerate(idx)]
+                             prep.dtype) for k, i in enumerate(idx)]
     return (torch.cat(crops) - prep.mean[:, None, None]) / prep.std[:, None, None]
 
 

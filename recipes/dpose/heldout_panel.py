@@ -12,7 +12,6 @@ same people the training run's held-out evaluation scores). Used for docs/result
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
@@ -24,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _lib.config import TrainConfig  # noqa: E402
 from _lib.data import heldout_batches  # noqa: E402
 
+from hpskit.core import atomic_write  # noqa: E402
 from hpskit.data.transforms.tensor import unnormalize_imagenet  # noqa: E402
-from hpskit.engine import atomic_write_bytes, load_config  # noqa: E402
+from hpskit.engine import load_config  # noqa: E402
 from hpskit.models import DPoSE  # noqa: E402
 from hpskit.render import make_panel  # noqa: E402
 
@@ -58,9 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     panel = heldout_panel(a.pretrained, a.config, a.samples)
     img = Image.fromarray((panel.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG" if a.out.suffix.lower() in (".jpg", ".jpeg") else "PNG", quality=90)
-    atomic_write_bytes(buf.getvalue(), a.out)
+    fmt = "JPEG" if a.out.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    atomic_write(a.out, lambda fh: img.save(fh, format=fmt, quality=90))
     print(f"wrote {a.out} ({img.width}x{img.height})")
     return 0
 
